@@ -1,0 +1,40 @@
+//! What the core reports to the application, in the order it happened.
+
+use std::sync::Arc;
+
+use super::peer_state::Value;
+
+/// Index of a peer in the node's table; reused after a peer is removed, with
+/// a `NewPeer` telling the new owner of the slot.
+pub type PeerId = u32;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A peer entered the table (also sent for ourselves at start, with `me`).
+    NewPeer {
+        peer: PeerId,
+        name: Arc<str>,
+        me: bool,
+    },
+    /// A key was written; for ourselves only the heartbeat is reported.
+    Update {
+        peer: PeerId,
+        key: Arc<str>,
+        value: Value,
+    },
+    /// A live key disappeared (deleted, or dropped when its owner restarted).
+    Delete {
+        peer: PeerId,
+        key: Arc<str>,
+    },
+    Alive {
+        peer: PeerId,
+    },
+    Failed {
+        peer: PeerId,
+    },
+    /// The peer was forgotten after being failed for too long.
+    Removed {
+        peer: PeerId,
+    },
+}

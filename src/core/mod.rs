@@ -1,0 +1,15 @@
+//! The sans-IO protocol core: state, versions, digests and deltas, failure
+//! detection. No sockets, no clocks, no threads: time is an argument.
+
+pub mod config;
+pub mod event;
+pub mod failure_detector;
+pub mod node;
+pub mod peer_name;
+pub mod peer_state;
+pub mod stats;
+pub mod time;
+
+pub use config::Config;
+pub use event::{Event, PeerId};
+pub use node::Node;

@@ -1,0 +1,945 @@
+//! The sans-IO gossip node: node-gossip's Scuttlebutt exchange and phi
+//! accrual failure detection, with gossiper's fixes and extensions.
+//!
+//! The runtime (or the simulator) drives it with explicit time:
+//! - `tick(now)` once per round: heartbeat, liveness, clean-up; it returns
+//!   the peers to start an exchange with, each opened by `request()`.
+//! - an exchange is three messages: REQUEST (digest) → FIRST_RESPONSE
+//!   (deltas + requests) → SECOND_RESPONSE (requested deltas); the
+//!   `handle_*` methods consume one and produce the next, as bytes.
+//! - `take_events()` drains what the application should hear.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::config::Config;
+use super::event::{Event, PeerId};
+use super::failure_detector::FailureDetector;
+use super::peer_name;
+use super::peer_state::{PeerState, Value};
+use super::stats::{Refusal, Stats};
+use super::time::Millis;
+use crate::wire::message::{self, delta_size, digest_item_size, envelope_size, version_entry_size};
+use crate::wire::{Delta, DigestItem, Ext, Request, Response};
+
+/// The heartbeat key, an ordinary key whose value counts rounds (as node-gossip).
+pub const HEARTBEAT_KEY: &str = "__heartbeat__";
+/// Set by a peer that leaves the cluster on purpose; never shown as a key.
+pub const LEFT_KEY: &str = "__left__";
+
+const MSGPACK_TRUE: &[u8] = &[0xc3];
+
+/// Errors of the local write API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateError {
+    KeyTooLong { len: usize, max: usize },
+    ReservedKey(String),
+    ValueTooLarge { len: usize, max: usize },
+    TooManyKeys { max: usize },
+    StateTooLarge { max: usize },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::KeyTooLong { len, max } => {
+                write!(f, "key is {len} bytes, over maxKeyBytes ({max})")
+            }
+            StateError::ReservedKey(k) => write!(f, "key '{k}' is reserved by gossiper"),
+            StateError::ValueTooLarge { len, max } => {
+                write!(
+                    f,
+                    "value encodes to {len} bytes, over maxValueBytes ({max})"
+                )
+            }
+            StateError::TooManyKeys { max } => {
+                write!(f, "this peer already holds maxKeysPerPeer ({max}) keys")
+            }
+            StateError::StateTooLarge { max } => {
+                write!(
+                    f,
+                    "this write would take the local state over maxPeerStateBytes ({max})"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub name: Arc<str>,
+    pub state: PeerState,
+    pub detector: FailureDetector,
+    pub alive: bool,
+    /// The peer announced it left; it stays failed until it restarts.
+    pub left: bool,
+    pub seed: bool,
+    pub failed_at: Option<Millis>,
+    /// Local time its state last advanced.
+    pub last_heard: Option<Millis>,
+}
+
+impl Peer {
+    fn new(name: Arc<str>, now: Millis) -> Self {
+        let mut detector = FailureDetector::new();
+        detector.expect_from(now);
+        Peer {
+            name,
+            state: PeerState::new(),
+            detector,
+            alive: true,
+            left: false,
+            seed: false,
+            failed_at: None,
+            last_heard: None,
+        }
+    }
+}
+
+/// A peer's view for `stats()`.
+#[derive(Clone, Debug)]
+pub struct PeerReport {
+    pub name: Arc<str>,
+    pub alive: bool,
+    pub left: bool,
+    pub phi: f64,
+    pub last_heard_ms_ago: Option<Millis>,
+    pub keys: usize,
+    pub max_version: u64,
+    pub generation: u64,
+}
+
+pub struct Node {
+    config: Config,
+    peers: Vec<Option<Peer>>,
+    free: Vec<PeerId>,
+    index: HashMap<Arc<str>, PeerId>,
+    me: PeerId,
+    /// Names forgotten after a long failure, with the version they had then,
+    /// so stale gossip about them does not bring them back.
+    removed: HashMap<Arc<str>, (u64, Millis)>,
+    rng: fastrand::Rng,
+    events: Vec<Event>,
+    heartbeat: u64,
+    last_tick: Option<Millis>,
+    digest_cursor: usize,
+    missing_cursor: usize,
+    started: bool,
+    pub stats: Stats,
+}
+
+impl Node {
+    /// A node whose first write will carry version `generation` (seed it from
+    /// `time::wall_clock_version()` so versions grow across restarts).
+    pub fn new(config: Config, generation: u64, rng_seed: u64) -> Self {
+        let mut me = Peer::new(Arc::from(""), 0);
+        me.state.generation = generation.max(1);
+        me.state.max_version = generation.max(1) - 1;
+        Node {
+            config,
+            peers: vec![Some(me)],
+            free: Vec::new(),
+            index: HashMap::new(),
+            me: 0,
+            removed: HashMap::new(),
+            rng: fastrand::Rng::with_seed(rng_seed),
+            events: Vec::new(),
+            heartbeat: 0,
+            last_tick: None,
+            digest_cursor: 0,
+            missing_cursor: 0,
+            started: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.me().name
+    }
+
+    pub fn me_id(&self) -> PeerId {
+        self.me
+    }
+
+    fn me(&self) -> &Peer {
+        self.peers[self.me as usize].as_ref().expect("own slot")
+    }
+
+    fn me_mut(&mut self) -> &mut Peer {
+        self.peers[self.me as usize].as_mut().expect("own slot")
+    }
+
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.peers.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<PeerId> {
+        if name == &*self.me().name && self.started {
+            return Some(self.me);
+        }
+        self.index.get(name).copied()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, &Peer)> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i as PeerId, p)))
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.me().state.generation
+    }
+
+    pub fn local_state(&self) -> &PeerState {
+        &self.me().state
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.stats.events += 1;
+        self.events.push(e);
+    }
+
+    // ---- life cycle ----------------------------------------------------
+
+    /// Names the node (known once it listens) and registers the seeds.
+    /// Called again after a stop, the state is kept.
+    pub fn start(&mut self, name: &str, seeds: &[String], now: Millis) {
+        if &*self.me().name != name {
+            let name: Arc<str> = Arc::from(name);
+            if let Some(other) = self.index.remove(&name) {
+                // someone gossiped about our address before we took it
+                self.peers[other as usize] = None;
+                self.free.push(other);
+            }
+            let old = std::mem::replace(&mut self.me_mut().name, name.clone());
+            self.index.remove(&old);
+            self.index.insert(name, self.me);
+        }
+        self.started = true;
+        let me_name = self.me().name.clone();
+        self.emit(Event::NewPeer {
+            peer: self.me,
+            name: me_name,
+            me: true,
+        });
+        for seed in seeds {
+            if seed.as_str() == &*self.me().name {
+                continue;
+            }
+            if let Some(id) = self
+                .lookup(seed)
+                .or_else(|| self.register(seed, u64::MAX, now))
+            {
+                if let Some(p) = self.peer_mut(id) {
+                    p.seed = true;
+                }
+            }
+        }
+        self.last_tick = Some(now);
+        self.beat();
+    }
+
+    pub fn stop(&mut self) {
+        self.started = false;
+        self.last_tick = None;
+    }
+
+    fn beat(&mut self) {
+        self.heartbeat += 1;
+        let mut value = Vec::with_capacity(9);
+        crate::wire::write::write_uint(&mut value, self.heartbeat);
+        let value: Value = Arc::from(value);
+        let version = self.me().state.max_version + 1;
+        self.me_mut()
+            .state
+            .put(HEARTBEAT_KEY, Some(value.clone()), version, 0);
+        self.emit(Event::Update {
+            peer: self.me,
+            key: Arc::from(HEARTBEAT_KEY),
+            value,
+        });
+    }
+
+    /// One gossip round: heartbeat, liveness, clean-up. Returns the peers to
+    /// start an exchange with.
+    pub fn tick(&mut self, now: Millis) -> Vec<Arc<str>> {
+        let stalled = self
+            .last_tick
+            .is_some_and(|last| now.saturating_sub(last) > 3 * self.config.gossip_interval_ms);
+        self.last_tick = Some(now);
+        self.stats.rounds += 1;
+        self.beat();
+        // After a stall of our own (suspended process, overloaded machine) the
+        // silence is ours, not the peers': judge liveness next round.
+        if !stalled {
+            self.check_liveness(now);
+        }
+        self.remove_long_dead(now);
+        self.collect_tombstones(now);
+        let targets = self.choose_targets();
+        self.names(&targets)
+    }
+
+    fn check_liveness(&mut self, now: Millis) {
+        let threshold = self.config.detector.phi_threshold;
+        let mut changes = Vec::new();
+        for (i, slot) in self.peers.iter_mut().enumerate() {
+            let Some(p) = slot else { continue };
+            if i as PeerId == self.me || p.left {
+                continue;
+            }
+            let phi = p.detector.phi(now, &self.config.detector);
+            if p.alive && phi > threshold {
+                p.alive = false;
+                p.failed_at = Some(now);
+                changes.push(Event::Failed { peer: i as PeerId });
+            } else if !p.alive && phi <= threshold {
+                p.alive = true;
+                p.failed_at = None;
+                changes.push(Event::Alive { peer: i as PeerId });
+            }
+        }
+        for e in changes {
+            self.emit(e);
+        }
+    }
+
+    fn remove_long_dead(&mut self, now: Millis) {
+        let keep_removed = self
+            .config
+            .tombstone_ttl_ms
+            .max(self.config.dead_peer_removal_ms.unwrap_or(0));
+        self.removed
+            .retain(|_, (_, at)| now.saturating_sub(*at) < keep_removed);
+        let Some(after) = self.config.dead_peer_removal_ms else {
+            return;
+        };
+        let expired: Vec<PeerId> = self
+            .peers()
+            .filter(|(id, p)| {
+                *id != self.me && p.failed_at.is_some_and(|t| now.saturating_sub(t) >= after)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in expired {
+            if let Some(p) = self.peers[id as usize].take() {
+                self.index.remove(&p.name);
+                self.removed
+                    .insert(p.name.clone(), (p.state.max_version, now));
+                self.free.push(id);
+                self.emit(Event::Removed { peer: id });
+            }
+        }
+    }
+
+    fn collect_tombstones(&mut self, now: Millis) {
+        let cutoff = now.saturating_sub(self.config.tombstone_ttl_ms);
+        if cutoff == 0 {
+            return;
+        }
+        let mut collected = 0;
+        for p in self.peers.iter_mut().flatten() {
+            if p.state.tombstones() > 0 {
+                collected += p.state.collect_tombstones(cutoff) as u64;
+            }
+        }
+        self.stats.tombstones_collected += collected;
+    }
+
+    /// node-gossip's choice, from Cassandra: live peers at random (now
+    /// `fanout` of them), a dead one with probability dead/(live+1), and a
+    /// seed when too few peers are live or, rarely, at random — so a node
+    /// whose peers all failed, or a healed partition, finds its way back.
+    fn choose_targets(&mut self) -> Vec<PeerId> {
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
+        let mut seeds = Vec::new();
+        for (id, p) in self.peers() {
+            if id == self.me || p.left {
+                continue;
+            }
+            if p.alive {
+                live.push(id);
+            } else {
+                dead.push(id);
+            }
+            if p.seed {
+                seeds.push(id);
+            }
+        }
+        let mut targets: Vec<PeerId> = Vec::new();
+        let n = self.config.fanout.min(live.len());
+        for i in 0..n {
+            let j = self.rng.usize(i..live.len());
+            live.swap(i, j);
+            targets.push(live[i]);
+        }
+        if !dead.is_empty() && self.rng.f64() < dead.len() as f64 / (live.len() as f64 + 1.0) {
+            targets.push(dead[self.rng.usize(..dead.len())]);
+        }
+        if !seeds.is_empty() && !targets.iter().any(|t| seeds.contains(t)) {
+            let contact_seed = live.is_empty()
+                || live.len() < seeds.len()
+                || self.rng.f64() < seeds.len() as f64 / (live.len() + dead.len()) as f64;
+            if contact_seed {
+                targets.push(seeds[self.rng.usize(..seeds.len())]);
+            }
+        }
+        targets.dedup();
+        self.stats.exchanges_started += targets.len() as u64;
+        targets
+    }
+
+    pub fn names(&self, ids: &[PeerId]) -> Vec<Arc<str>> {
+        ids.iter()
+            .filter_map(|id| self.peer(*id).map(|p| p.name.clone()))
+            .collect()
+    }
+
+    // ---- local writes --------------------------------------------------
+
+    fn check_key(&self, key: &str) -> Result<(), StateError> {
+        if key.len() > self.config.max_key_bytes {
+            return Err(StateError::KeyTooLong {
+                len: key.len(),
+                max: self.config.max_key_bytes,
+            });
+        }
+        if key == HEARTBEAT_KEY || key == LEFT_KEY {
+            return Err(StateError::ReservedKey(key.to_string()));
+        }
+        Ok(())
+    }
+
+    pub fn set_local(&mut self, key: &str, value: Value) -> Result<(), StateError> {
+        self.check_key(key)?;
+        let max = &self.config;
+        if value.len() > max.max_value_bytes {
+            return Err(StateError::ValueTooLarge {
+                len: value.len(),
+                max: max.max_value_bytes,
+            });
+        }
+        let state = &self.me().state;
+        let old = state.get(key);
+        let is_new_key = old.and_then(|e| e.value.as_ref()).is_none();
+        if is_new_key && state.live_keys() >= max.max_keys_per_peer {
+            return Err(StateError::TooManyKeys {
+                max: max.max_keys_per_peer,
+            });
+        }
+        let old_bytes = old.map_or(0, |e| key.len() + e.value.as_ref().map_or(0, |v| v.len()));
+        if state.bytes() - old_bytes + key.len() + value.len() > max.max_peer_state_bytes {
+            return Err(StateError::StateTooLarge {
+                max: max.max_peer_state_bytes,
+            });
+        }
+        let version = state.max_version + 1;
+        self.me_mut().state.put(key, Some(value), version, 0);
+        Ok(())
+    }
+
+    /// Deletes a local key; false if it was not set.
+    pub fn delete_local(&mut self, key: &str, now: Millis) -> Result<bool, StateError> {
+        self.check_key(key)?;
+        if self.me().state.value(key).is_none() {
+            return Ok(false);
+        }
+        let version = self.me().state.max_version + 1;
+        self.me_mut().state.put(key, None, version, now);
+        Ok(true)
+    }
+
+    /// Announces that this node leaves; returns the peers to tell at once.
+    pub fn leave(&mut self) -> Vec<Arc<str>> {
+        let version = self.me().state.max_version + 1;
+        self.me_mut()
+            .state
+            .put(LEFT_KEY, Some(Arc::from(MSGPACK_TRUE)), version, 0);
+        let mut live: Vec<PeerId> = self
+            .peers()
+            .filter(|(id, p)| *id != self.me && p.alive && !p.left)
+            .map(|(id, _)| id)
+            .collect();
+        self.rng.shuffle(&mut live);
+        live.truncate(self.config.fanout.max(3));
+        self.names(&live)
+    }
+
+    /// Starts a new incarnation above `floor`: every live key is written again
+    /// so peers that saw versions up to `floor` accept them.
+    fn rebirth(&mut self, floor: u64) {
+        let me = self.me_mut();
+        let mut live: Vec<(Arc<str>, Value, u64)> = me
+            .state
+            .deltas_after(0)
+            .filter_map(|(k, e)| e.value.clone().map(|v| (k.clone(), v, e.version)))
+            .collect();
+        live.sort_by_key(|(_, _, v)| *v);
+        let generation = floor + 1;
+        me.state = PeerState::new();
+        me.state.generation = generation;
+        me.state.max_version = generation - 1;
+        for (key, value, _) in live {
+            let version = me.state.max_version + 1;
+            me.state.put(&key, Some(value), version, 0);
+        }
+    }
+
+    // ---- peers ----------------------------------------------------------
+
+    /// Adds a peer heard of for the first time. `version` is what the source
+    /// claims it holds, to tell a peer that really came back from stale gossip
+    /// about a removed one.
+    fn register(&mut self, name: &str, version: u64, now: Millis) -> Option<PeerId> {
+        if !peer_name::is_valid(name) || self.index.len() >= self.config.max_peers {
+            self.stats.peers_refused += 1;
+            return None;
+        }
+        if let Some((seen, _)) = self.removed.get(name) {
+            if version <= *seen {
+                return None;
+            }
+        }
+        self.removed.remove(name);
+        let name: Arc<str> = Arc::from(name);
+        let peer = Peer::new(name.clone(), now);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.peers[id as usize] = Some(peer);
+                id
+            }
+            None => {
+                self.peers.push(Some(peer));
+                (self.peers.len() - 1) as PeerId
+            }
+        };
+        self.index.insert(name.clone(), id);
+        self.emit(Event::NewPeer {
+            peer: id,
+            name,
+            me: false,
+        });
+        Some(id)
+    }
+
+    /// A newer incarnation of the peer exists: what it wrote before is gone.
+    fn observe_generation(&mut self, id: PeerId, generation: u64) {
+        if id == self.me || generation == 0 {
+            return;
+        }
+        let Some(p) = self.peer_mut(id) else { return };
+        if generation <= p.state.generation {
+            return;
+        }
+        p.state.generation = generation;
+        let dropped = p.state.drop_before(generation);
+        let was_left = p.left;
+        p.left = p.state.value(LEFT_KEY).is_some();
+        if was_left && !p.left {
+            // back from a leave: judge it afresh from its next arrival
+            p.detector.restart_at(None);
+        }
+        for key in dropped {
+            if &*key != LEFT_KEY {
+                self.emit(Event::Delete { peer: id, key });
+            }
+        }
+    }
+
+    fn cluster_ok(&self, ext: &Ext) -> bool {
+        ext.cluster == self.config.cluster_name.as_deref()
+    }
+
+    fn ext(&self, complete: bool) -> Ext<'_> {
+        Ext {
+            protocol: message::PROTOCOL,
+            cluster: self.config.cluster_name.as_deref(),
+            complete,
+        }
+    }
+
+    // ---- the exchange -----------------------------------------------------
+
+    /// REQUEST: our digest, every peer we know with its highest version, in a
+    /// rotating window when it does not all fit.
+    pub fn request(&mut self) -> Vec<u8> {
+        let ext = self.ext(false);
+        let mut budget = self
+            .config
+            .max_outgoing_message_bytes
+            .saturating_sub(envelope_size(&ext));
+        let slots = self.peers.len();
+        let mut items: Vec<DigestItem> = Vec::new();
+        let me = self.me();
+        let mine = DigestItem {
+            peer: &me.name,
+            version: me.state.max_version,
+            generation: me.state.generation,
+        };
+        budget = budget.saturating_sub(digest_item_size(&mine));
+        items.push(mine);
+        let start = self.digest_cursor % slots.max(1);
+        let mut taken = 0;
+        let mut complete = true;
+        for step in 0..slots {
+            let i = (start + step) % slots;
+            let Some(p) = &self.peers[i] else { continue };
+            if i as PeerId == self.me {
+                continue;
+            }
+            let item = DigestItem {
+                peer: &p.name,
+                version: p.state.max_version,
+                generation: p.state.generation,
+            };
+            let size = digest_item_size(&item);
+            if size > budget {
+                complete = false;
+                break;
+            }
+            budget -= size;
+            items.push(item);
+            taken = step + 1;
+        }
+        let ext = Ext { complete, ..ext };
+        let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
+        message::encode_request(&mut out, &items, &ext);
+        let next = (start + taken) % slots.max(1);
+        self.digest_cursor = next;
+        out
+    }
+
+    /// Answers a REQUEST with FIRST_RESPONSE: deltas for peers we know
+    /// better, requests for peers they know better, and — for v1 peers —
+    /// state of peers their digest did not name (fast join).
+    pub fn handle_request(&mut self, req: &Request, now: Millis) -> Result<Vec<u8>, Refusal> {
+        if !self.cluster_ok(&req.ext) {
+            return Err(Refusal::WrongCluster);
+        }
+        let v1 = req.ext.is_v1();
+        let mut mentioned = vec![false; self.peers.len()];
+        let mut wants: Vec<(PeerId, u64)> = Vec::new();
+        let mut requests: Vec<(PeerId, u64)> = Vec::new();
+        for item in &req.digest {
+            let id = match self.lookup(item.peer) {
+                Some(id) => id,
+                None => {
+                    if let Some(id) = self.register(item.peer, item.version, now) {
+                        if mentioned.len() <= id as usize {
+                            mentioned.resize(id as usize + 1, false);
+                        }
+                        mentioned[id as usize] = true;
+                        requests.push((id, 0));
+                    }
+                    continue;
+                }
+            };
+            if mentioned.get(id as usize).copied().unwrap_or(true) {
+                continue; // a name listed twice
+            }
+            mentioned[id as usize] = true;
+            if id == self.me {
+                if item.version > self.me().state.max_version {
+                    // someone saw versions of ours we no longer have (our
+                    // clock went back across a restart): start above them
+                    self.rebirth(item.version);
+                }
+            } else if v1 {
+                self.observe_generation(id, item.generation);
+            }
+            let ours = self.peer(id).map_or(0, |p| p.state.max_version);
+            if ours > item.version {
+                wants.push((id, item.version));
+            } else if ours < item.version && id != self.me {
+                requests.push((id, ours));
+            }
+        }
+        self.sort_deltas_first(&mut wants);
+        if v1 {
+            // peers the requester did not name, in a rotating order
+            let n = self.peers.len();
+            let start = self.missing_cursor % n.max(1);
+            for step in 0..n {
+                let i = (start + step) % n;
+                if self.peers[i].is_some() && !mentioned.get(i).copied().unwrap_or(false) {
+                    wants.push((i as PeerId, 0));
+                }
+            }
+            self.missing_cursor = start + 1;
+        }
+        let ext = self.ext(false);
+        Ok(self.build_response(Some(&requests), &wants, v1, ext))
+    }
+
+    /// node-gossip sends the peers with the most deltas first; ties are broken
+    /// at random so that under a tight budget no peer is always last.
+    fn sort_deltas_first(&mut self, wants: &mut [(PeerId, u64)]) {
+        self.rng.shuffle(wants);
+        let mut counted: Vec<(usize, (PeerId, u64))> = wants
+            .iter()
+            .map(|&(id, after)| {
+                (
+                    self.peer(id).map_or(0, |p| p.state.count_after(after)),
+                    (id, after),
+                )
+            })
+            .collect();
+        counted.sort_by(|a, b| b.0.cmp(&a.0));
+        for (slot, (_, w)) in wants.iter_mut().zip(counted) {
+            *slot = w;
+        }
+    }
+
+    /// Fills a response up to the outgoing budget: requests first (they are
+    /// small and let the other side catch us up), then whole or partial
+    /// version-ordered runs of deltas, peer by peer.
+    fn build_response(
+        &self,
+        requests: Option<&[(PeerId, u64)]>,
+        wants: &[(PeerId, u64)],
+        v1: bool,
+        ext: Ext,
+    ) -> Vec<u8> {
+        let mut budget = self
+            .config
+            .max_outgoing_message_bytes
+            .saturating_sub(envelope_size(&ext));
+        let mut request_entries: Vec<(&str, u64)> = Vec::new();
+        if let Some(requests) = requests {
+            for &(id, version) in requests {
+                let Some(p) = self.peer(id) else { continue };
+                let size = version_entry_size(&p.name, version);
+                if size > budget {
+                    break;
+                }
+                budget -= size;
+                request_entries.push((&p.name, version));
+            }
+        }
+        let mut updates: Vec<Delta> = Vec::new();
+        let mut generations: Vec<(&str, u64)> = Vec::new();
+        'peers: for &(id, after) in wants {
+            let Some(p) = self.peer(id) else { continue };
+            if budget < 16 {
+                break;
+            }
+            let mut sent_any = false;
+            let gen_size = if v1 && p.state.generation != 0 {
+                version_entry_size(&p.name, p.state.generation)
+            } else {
+                0
+            };
+            for (key, entry) in p.state.deltas_after(after) {
+                let d = Delta {
+                    peer: &p.name,
+                    key,
+                    value: entry.value.as_deref(),
+                    version: entry.version,
+                };
+                let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
+                if size > budget {
+                    if sent_any {
+                        continue 'peers;
+                    }
+                    continue 'peers;
+                }
+                budget -= size;
+                if !sent_any && gen_size > 0 {
+                    generations.push((&p.name, p.state.generation));
+                }
+                sent_any = true;
+                updates.push(d);
+            }
+        }
+        let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
+        let requests = requests.map(|_| request_entries.as_slice());
+        message::encode_response(&mut out, requests, &updates, &generations, &ext);
+        out
+    }
+
+    /// At the initiator: applies FIRST_RESPONSE and answers SECOND_RESPONSE
+    /// with what was requested.
+    pub fn handle_first_response(
+        &mut self,
+        resp: &Response,
+        now: Millis,
+    ) -> Result<Vec<u8>, Refusal> {
+        if !self.cluster_ok(&resp.ext) {
+            return Err(Refusal::WrongCluster);
+        }
+        self.apply(resp, now);
+        let wants: Vec<(PeerId, u64)> = resp
+            .requests
+            .iter()
+            .filter_map(|(name, version)| self.lookup(name).map(|id| (id, *version)))
+            .collect();
+        let v1 = resp.ext.is_v1();
+        let ext = self.ext(false);
+        Ok(self.build_response(None, &wants, v1, ext))
+    }
+
+    /// At the receiver: applies SECOND_RESPONSE; the exchange is over.
+    pub fn handle_second_response(&mut self, resp: &Response, now: Millis) -> Result<(), Refusal> {
+        if !self.cluster_ok(&resp.ext) {
+            return Err(Refusal::WrongCluster);
+        }
+        self.apply(resp, now);
+        self.stats.exchanges_completed += 1;
+        Ok(())
+    }
+
+    /// Marks the end of an exchange we started.
+    pub fn exchange_completed(&mut self) {
+        self.stats.exchanges_completed += 1;
+    }
+
+    fn apply(&mut self, resp: &Response, now: Millis) {
+        let me_name = self.me().name.clone();
+        for &(name, generation) in &resp.generations {
+            if let Some(id) = self.lookup(name) {
+                self.observe_generation(id, generation);
+            }
+        }
+        let mut advanced: Vec<PeerId> = Vec::new();
+        for d in &resp.updates {
+            if d.peer == &*me_name {
+                self.stats.updates_about_self += 1;
+                continue;
+            }
+            let id = match self.lookup(d.peer) {
+                Some(id) => id,
+                None => {
+                    let Some(id) = self.register(d.peer, d.version, now) else {
+                        continue;
+                    };
+                    if let Some(&(_, g)) = resp.generations.iter().find(|(n, _)| *n == d.peer) {
+                        self.observe_generation(id, g);
+                    }
+                    id
+                }
+            };
+            if self.apply_delta(id, d, now) && advanced.last() != Some(&id) {
+                advanced.push(id);
+            }
+        }
+        advanced.sort_unstable();
+        advanced.dedup();
+        for id in advanced {
+            let cfg = self.config.detector.clone();
+            let Some(p) = self.peer_mut(id) else { continue };
+            p.last_heard = Some(now);
+            if p.alive {
+                p.detector.arrival(now, &cfg);
+            } else {
+                // do not let the silence of a failure skew its statistics
+                p.detector.restart_at(Some(now));
+            }
+        }
+    }
+
+    /// Applies one delta if it is newer than what we hold. Returns whether
+    /// the peer's state advanced.
+    fn apply_delta(&mut self, id: PeerId, d: &Delta, now: Millis) -> bool {
+        let cfg = &self.config;
+        let (max_key, max_value, max_keys, max_bytes) = (
+            cfg.max_key_bytes,
+            cfg.max_value_bytes,
+            cfg.max_keys_per_peer,
+            cfg.max_peer_state_bytes,
+        );
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        if d.version <= p.state.max_version || d.version < p.state.generation {
+            self.stats.updates_stale += 1;
+            return false;
+        }
+        let value_len = d.value.map_or(0, <[u8]>::len);
+        let old = p.state.get(d.key);
+        let old_bytes = old.map_or(0, |e| d.key.len() + e.value.as_ref().map_or(0, |v| v.len()));
+        let is_new_live = d.value.is_some() && old.and_then(|e| e.value.as_ref()).is_none();
+        let refused = d.key.len() > max_key
+            || value_len > max_value
+            || (is_new_live && p.state.live_keys() >= max_keys)
+            || p.state.bytes() - old_bytes + d.key.len() + value_len > max_bytes;
+        if refused {
+            // skip it for good: asking again would bring the same bytes
+            p.state.max_version = d.version;
+            self.stats.updates_refused += 1;
+            return true;
+        }
+        let value: Option<Value> = d.value.map(Arc::from);
+        let previous = p.state.put(d.key, value.clone(), d.version, now);
+        self.stats.updates_applied += 1;
+        let event = if d.key == LEFT_KEY {
+            let newly_left = value.is_some() && !p.left;
+            p.left |= value.is_some();
+            if newly_left && p.alive {
+                p.alive = false;
+                p.failed_at = Some(now);
+                Some(Event::Failed { peer: id })
+            } else {
+                None
+            }
+        } else {
+            let key = p.state.key_arc(d.key);
+            match value {
+                Some(value) => Some(Event::Update {
+                    peer: id,
+                    key,
+                    value,
+                }),
+                None if previous.is_some_and(|e| e.value.is_some()) => {
+                    Some(Event::Delete { peer: id, key })
+                }
+                None => None,
+            }
+        };
+        if let Some(e) = event {
+            self.emit(e);
+        }
+        true
+    }
+
+    // ---- inspection -------------------------------------------------------
+
+    pub fn report(&self, now: Millis) -> Vec<PeerReport> {
+        self.peers()
+            .map(|(id, p)| PeerReport {
+                name: p.name.clone(),
+                alive: id == self.me || p.alive,
+                left: p.left,
+                phi: if id == self.me {
+                    0.0
+                } else {
+                    p.detector.phi(now, &self.config.detector)
+                },
+                last_heard_ms_ago: p.last_heard.map(|t| now.saturating_sub(t)),
+                keys: p.state.live_keys(),
+                max_version: p.state.max_version,
+                generation: p.state.generation,
+            })
+            .collect()
+    }
+
+    /// Peers not failed, ourselves included (node-gossip's `livePeers`).
+    pub fn live_count(&self) -> usize {
+        self.peers()
+            .filter(|(id, p)| *id == self.me || p.alive)
+            .count()
+    }
+}

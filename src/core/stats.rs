@@ -1,0 +1,88 @@
+//! Counters a node keeps about itself; read by `stats()` in JavaScript.
+
+/// Why a connection was closed early or a message refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Bytes that are not a valid message, or a message of the wrong shape.
+    Malformed,
+    /// A message larger than `max_message_bytes`.
+    TooLarge,
+    /// Nesting deeper than allowed.
+    TooDeep,
+    /// A message of a type that does not fit the exchange.
+    Unexpected,
+    /// A peer of another cluster (name mismatch).
+    WrongCluster,
+    /// A sealed message that no key opens, or plain text where keys are set.
+    Unauthenticated,
+    /// Silence longer than the read timeout, or an exchange over its deadline.
+    Timeout,
+    /// Too many connections at once.
+    ConnectionLimit,
+    /// The remote end closed or reset the connection mid-exchange.
+    Closed,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 9] = [
+        Refusal::Malformed,
+        Refusal::TooLarge,
+        Refusal::TooDeep,
+        Refusal::Unexpected,
+        Refusal::WrongCluster,
+        Refusal::Unauthenticated,
+        Refusal::Timeout,
+        Refusal::ConnectionLimit,
+        Refusal::Closed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::TooLarge => "tooLarge",
+            Refusal::TooDeep => "tooDeep",
+            Refusal::Unexpected => "unexpected",
+            Refusal::WrongCluster => "wrongCluster",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::Timeout => "timeout",
+            Refusal::ConnectionLimit => "connectionLimit",
+            Refusal::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub rounds: u64,
+    pub exchanges_started: u64,
+    pub exchanges_completed: u64,
+    pub exchanges_failed: u64,
+    pub connect_failures: u64,
+    pub connections_accepted: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub updates_applied: u64,
+    /// Updates older than what we hold (already seen through another peer).
+    pub updates_stale: u64,
+    /// Updates dropped by a state limit (key, value, keys or bytes per peer).
+    pub updates_refused: u64,
+    /// Updates about ourselves from others, ignored.
+    pub updates_about_self: u64,
+    /// Peer names that are not `host:port`, or beyond `max_peers`.
+    pub peers_refused: u64,
+    pub events: u64,
+    pub tombstones_collected: u64,
+    pub refused: [u64; 9],
+}
+
+impl Stats {
+    pub fn refuse(&mut self, why: Refusal) {
+        self.refused[why as usize] += 1;
+    }
+
+    pub fn refused(&self, why: Refusal) -> u64 {
+        self.refused[why as usize]
+    }
+}

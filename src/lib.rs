@@ -1,0 +1,10 @@
+//! gossiper: Scuttlebutt gossip and phi accrual failure detection.
+//!
+//! Layers, each calling only the ones below it:
+//! - `binding` (napi): the Node.js class and event delivery;
+//! - `runtime` (tokio): sockets, timers, limits, one runtime per process;
+//! - `core`: the protocol state machine, pure and driven by explicit time;
+//! - `wire`: the bounded msgpack codec.
+
+pub mod core;
+pub mod wire;
