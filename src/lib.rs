@@ -6,5 +6,8 @@
 //! - `core`: the protocol state machine, pure and driven by explicit time;
 //! - `wire`: the bounded msgpack codec.
 
+#[cfg(feature = "node")]
+mod binding;
 pub mod core;
+pub mod runtime;
 pub mod wire;

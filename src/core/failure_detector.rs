@@ -68,9 +68,11 @@ impl FailureDetector {
 
     /// Records that the peer showed a sign of life at `now`.
     pub fn arrival(&mut self, now: Millis, config: &DetectorConfig) {
+        // The first real arrival records the initial interval: a clock started
+        // by `expect_from` (a peer only heard of) is not an arrival to measure from.
         let interval = match self.last_arrival {
-            None => config.initial_interval_ms,
-            Some(last) => now.saturating_sub(last) as f64,
+            Some(last) if !self.intervals.is_empty() => now.saturating_sub(last) as f64,
+            _ => config.initial_interval_ms,
         };
         self.last_arrival = Some(now);
         self.intervals.push_back(interval);

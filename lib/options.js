@@ -1,0 +1,180 @@
+'use strict';
+// Every option, its default and its range, in one table: the constructor
+// validates against it, the README documents it, index.d.ts types it.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+// `default` may be a function of the interval, so detection scales with it.
+const OPTIONS = {
+  gossipIntervalMs: { kind: 'integer', min: 10, max: 3600000, default: 1000,
+    doc: 'Time between gossip rounds and heartbeats (node-gossip: 1000).' },
+  fanout: { kind: 'integer', min: 1, max: 64, default: 2,
+    doc: 'Live peers contacted per round (node-gossip: 1).' },
+  phiThreshold: { kind: 'number', min: 0.5, max: 1000, default: 8,
+    doc: 'A peer is reported failed when its phi exceeds this (node-gossip: 8).' },
+  detector: { kind: 'enum', values: ['normal', 'exponential'], default: 'normal',
+    doc: "Failure detector model: 'normal' (fast, robust) or 'exponential' (node-gossip's)." },
+  detectorWindow: { kind: 'integer', min: 1, max: 100000, default: 1000,
+    doc: 'Heartbeat inter-arrival samples kept per peer (node-gossip: 1000).' },
+  initialIntervalMs: { kind: 'number', min: 1, max: 3600000, default: (o) => 0.75 * o.gossipIntervalMs,
+    doc: 'Interval assumed before a peer\'s second heartbeat. Default 0.75 × gossipIntervalMs (node-gossip: 750).' },
+  minStdDevMs: { kind: 'number', min: 0, max: 3600000, default: (o) => 0.25 * o.gossipIntervalMs,
+    doc: "Normal detector: floor of the inter-arrival deviation. Default 0.25 × gossipIntervalMs." },
+  acceptablePauseMs: { kind: 'number', min: 0, max: 3600000, default: (o) => o.gossipIntervalMs,
+    doc: 'Normal detector: silence tolerated beyond the mean before suspicion grows. Default 1 × gossipIntervalMs.' },
+  deadPeerRemovalMs: { kind: 'integer', min: 1, max: 2 ** 40, nullable: true, default: null,
+    doc: "Forget a peer failed for this long ('peer_removed'); null keeps dead peers forever, as node-gossip." },
+  tombstoneTtlMs: { kind: 'integer', min: 1, max: 2 ** 40, default: 24 * 3600 * 1000,
+    doc: 'How long a deleted key is remembered so the deletion reaches every peer.' },
+  clusterName: { kind: 'string', maxBytes: 255, nullable: true, default: null,
+    doc: 'Peers with another cluster name (or none) are refused.' },
+  maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 4 * MiB,
+    doc: 'Largest incoming message; a larger one closes the connection.' },
+  maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 64 * KiB,
+    doc: 'Largest message sent; what does not fit goes in later rounds.' },
+  maxValueDepth: { kind: 'integer', min: 1, max: 512, default: 32,
+    doc: 'Deepest nesting of a value (arrays/objects).' },
+  maxKeyBytes: { kind: 'integer', min: 1, max: 64 * KiB, default: 1024,
+    doc: 'Longest key, in UTF-8 bytes.' },
+  maxValueBytes: { kind: 'integer', min: 1, max: 64 * MiB, default: 32 * KiB,
+    doc: 'Largest value, msgpack-encoded.' },
+  maxKeysPerPeer: { kind: 'integer', min: 1, max: 1000000, default: 1024,
+    doc: 'Most keys a peer may hold (ours and others\').' },
+  maxPeerStateBytes: { kind: 'integer', min: 1, max: 1024 * MiB, default: 1 * MiB,
+    doc: 'Most bytes of keys and values a peer may hold.' },
+  maxPeers: { kind: 'integer', min: 1, max: 10000000, default: 16384,
+    doc: 'Most peers tracked; further names are ignored.' },
+  readTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 5000,
+    doc: 'Time allowed for each message of an exchange to arrive.' },
+  connectTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 2000,
+    doc: 'Time allowed to connect to a peer.' },
+  maxConnections: { kind: 'integer', min: 1, max: 1000000, default: 256,
+    doc: 'Most incoming connections served at once; more are closed at once.' },
+};
+
+// Profiles set defaults for several options at once; explicit options win.
+const PROFILES = {
+  lan: {},
+  local: { gossipIntervalMs: 200, readTimeoutMs: 2000, connectTimeoutMs: 1000 },
+};
+
+function typeName(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function checkPort(port, where) {
+  if (typeof port !== 'number' || !Number.isInteger(port)) {
+    throw new TypeError(`${where} must be an integer port number, got ${typeName(port)}`);
+  }
+  if (port < 0 || port > 65535) throw new RangeError(`${where} must be between 0 and 65535, got ${port}`);
+  return port;
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+function checkSeeds(seeds, where) {
+  if (seeds === undefined || seeds === null) return [];
+  if (!Array.isArray(seeds)) throw new TypeError(`${where} must be an array of "host:port" strings, got ${typeName(seeds)}`);
+  return seeds.map((s, i) => {
+    if (typeof s !== 'string') throw new TypeError(`${where}[${i}] must be a "host:port" string, got ${typeName(s)}`);
+    const m = HOST_PORT.exec(s);
+    if (!m) throw new TypeError(`${where}[${i}] must be "host:port", got ${JSON.stringify(s)}`);
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new RangeError(`${where}[${i}] has port ${port}, outside 1-65535`);
+    return s;
+  });
+}
+
+function checkAddress(address, where) {
+  if (address === undefined || address === null) return null;
+  if (typeof address !== 'string' || address.length === 0) {
+    throw new TypeError(`${where} must be an IP address or host name string, got ${typeName(address)}`);
+  }
+  return address;
+}
+
+function checkOption(name, value, spec) {
+  const where = `options.${name}`;
+  if (value === null && spec.nullable) return null;
+  switch (spec.kind) {
+    case 'integer':
+    case 'number':
+      if (typeof value !== 'number' || Number.isNaN(value)) {
+        throw new TypeError(`${where} must be a number, got ${typeName(value)}`);
+      }
+      if (spec.kind === 'integer' && !Number.isInteger(value)) {
+        throw new TypeError(`${where} must be an integer, got ${value}`);
+      }
+      if (value < spec.min || value > spec.max) {
+        throw new RangeError(`${where} must be between ${spec.min} and ${spec.max}, got ${value}`);
+      }
+      return value;
+    case 'enum':
+      if (!spec.values.includes(value)) {
+        throw new TypeError(`${where} must be one of ${spec.values.map((v) => `'${v}'`).join(', ')}, got ${typeName(value)}`);
+      }
+      return value;
+    case 'string':
+      if (typeof value !== 'string' || value.length === 0) {
+        throw new TypeError(`${where} must be a non-empty string, got ${typeName(value)}`);
+      }
+      if (Buffer.byteLength(value) > spec.maxBytes) {
+        throw new RangeError(`${where} must be at most ${spec.maxBytes} bytes`);
+      }
+      return value;
+    default:
+      throw new Error(`unknown option kind ${spec.kind}`);
+  }
+}
+
+/**
+ * Normalises both constructor forms to { port, seeds, address, options }.
+ * `new Gossiper(port, seeds, ipToBind)` or `new Gossiper({ port, seeds, address, ...options })`.
+ */
+function normalize(first, seeds, ipToBind) {
+  let given;
+  if (first !== null && typeof first === 'object' && !Array.isArray(first)) {
+    if (seeds !== undefined || ipToBind !== undefined) {
+      throw new TypeError('new Gossiper(options) takes a single options object');
+    }
+    given = first;
+  } else {
+    given = { port: first, seeds, address: ipToBind };
+  }
+  const known = new Set(['port', 'seeds', 'address', 'profile', ...Object.keys(OPTIONS)]);
+  for (const key of Object.keys(given)) {
+    if (!known.has(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  const port = checkPort(given.port, given === first ? 'options.port' : 'port');
+  const seedList = checkSeeds(given.seeds, given === first ? 'options.seeds' : 'seeds');
+  const address = checkAddress(given.address, given === first ? 'options.address' : 'ipToBind');
+  const profileName = given.profile === undefined ? 'lan' : given.profile;
+  if (!Object.prototype.hasOwnProperty.call(PROFILES, profileName)) {
+    throw new TypeError(`options.profile must be one of ${Object.keys(PROFILES).map((p) => `'${p}'`).join(', ')}, got ${typeName(given.profile)}`);
+  }
+  const profile = PROFILES[profileName];
+  const options = {};
+  // explicit values first, so derived defaults can use them
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if (given[name] !== undefined) options[name] = checkOption(name, given[name], spec);
+    else if (profile[name] !== undefined) options[name] = profile[name];
+  }
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if (options[name] === undefined) {
+      options[name] = typeof spec.default === 'function' ? spec.default(options) : spec.default;
+    }
+  }
+  if (options.maxMessageBytes < options.maxOutgoingMessageBytes) {
+    throw new RangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes})`);
+  }
+  const needed = options.maxValueBytes + options.maxKeyBytes + 1024;
+  if (options.maxOutgoingMessageBytes < needed) {
+    throw new RangeError(`options.maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes}) must be at least maxValueBytes + maxKeyBytes + 1024 (${needed}) so any one update fits in a message`);
+  }
+  return { port, seeds: seedList, address, options };
+}
+
+module.exports = { OPTIONS, PROFILES, normalize };

@@ -1,0 +1,278 @@
+//! The Node.js binding: a thin class over the runtime. Arguments are checked
+//! by the JavaScript wrapper (index.js), which also keeps the read-side
+//! mirror of the cluster state; nothing of the protocol lives here.
+
+mod events;
+mod values;
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Function, Unknown};
+use napi::threadsafe_function::UnknownReturnValue;
+use napi::{Env, JsValue, Status};
+use napi_derive::napi;
+
+use crate::core::failure_detector::{DetectorConfig, DetectorModel};
+use crate::core::node::StateError;
+use crate::core::stats::Refusal;
+use crate::core::Config;
+use crate::runtime::{GossipNode, NetConfig, StartOptions};
+use events::{EventQueue, JsBatch};
+
+/// Options as validated by the JavaScript wrapper (see lib/options.js).
+#[napi(object)]
+pub struct NativeOptions {
+    pub gossip_interval_ms: u32,
+    pub fanout: u32,
+    pub phi_threshold: f64,
+    pub detector: String,
+    pub detector_window: u32,
+    pub initial_interval_ms: f64,
+    pub min_std_dev_ms: f64,
+    pub acceptable_pause_ms: f64,
+    pub dead_peer_removal_ms: Option<f64>,
+    pub tombstone_ttl_ms: f64,
+    pub cluster_name: Option<String>,
+    pub max_message_bytes: u32,
+    pub max_outgoing_message_bytes: u32,
+    pub max_value_depth: u32,
+    pub max_key_bytes: u32,
+    pub max_value_bytes: u32,
+    pub max_keys_per_peer: u32,
+    pub max_peer_state_bytes: u32,
+    pub max_peers: u32,
+    pub read_timeout_ms: u32,
+    pub connect_timeout_ms: u32,
+    pub max_connections: u32,
+}
+
+impl NativeOptions {
+    fn config(&self) -> (Config, NetConfig) {
+        let config = Config {
+            gossip_interval_ms: u64::from(self.gossip_interval_ms),
+            fanout: self.fanout as usize,
+            detector: DetectorConfig {
+                model: if self.detector == "exponential" {
+                    DetectorModel::Exponential
+                } else {
+                    DetectorModel::Normal
+                },
+                phi_threshold: self.phi_threshold,
+                window: self.detector_window as usize,
+                initial_interval_ms: self.initial_interval_ms,
+                min_std_dev_ms: self.min_std_dev_ms,
+                acceptable_pause_ms: self.acceptable_pause_ms,
+            },
+            dead_peer_removal_ms: self.dead_peer_removal_ms.map(|v| v as u64),
+            tombstone_ttl_ms: self.tombstone_ttl_ms as u64,
+            cluster_name: self.cluster_name.clone(),
+            max_outgoing_message_bytes: self.max_outgoing_message_bytes as usize,
+            max_message_bytes: self.max_message_bytes as usize,
+            max_value_depth: self.max_value_depth as usize,
+            max_key_bytes: self.max_key_bytes as usize,
+            max_value_bytes: self.max_value_bytes as usize,
+            max_keys_per_peer: self.max_keys_per_peer as usize,
+            max_peer_state_bytes: self.max_peer_state_bytes as usize,
+            max_peers: self.max_peers as usize,
+        };
+        let net = NetConfig {
+            read_timeout_ms: u64::from(self.read_timeout_ms),
+            connect_timeout_ms: u64::from(self.connect_timeout_ms),
+            max_connections: self.max_connections as usize,
+        };
+        (config, net)
+    }
+}
+
+#[napi(object)]
+pub struct PeerStats {
+    pub name: String,
+    pub status: String,
+    pub phi: f64,
+    pub last_heard_ms_ago: Option<f64>,
+    pub keys: u32,
+    pub max_version: f64,
+    pub generation: f64,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub rounds: f64,
+    pub exchanges_started: f64,
+    pub exchanges_completed: f64,
+    pub exchanges_failed: f64,
+    pub connect_failures: f64,
+    pub connections_accepted: f64,
+    pub messages_in: f64,
+    pub messages_out: f64,
+    pub bytes_in: f64,
+    pub bytes_out: f64,
+    pub updates_applied: f64,
+    pub updates_stale: f64,
+    pub updates_refused: f64,
+    pub updates_about_self: f64,
+    pub peers_refused: f64,
+    pub tombstones_collected: f64,
+    pub events: f64,
+    pub refused: std::collections::HashMap<String, f64>,
+    pub peers_live: u32,
+    pub peers_dead: u32,
+    pub peers: Vec<PeerStats>,
+}
+
+fn state_error(e: StateError) -> String {
+    format!("RangeError: {e}")
+}
+
+#[napi]
+pub struct NativeGossiper {
+    node: GossipNode,
+    queue: Arc<EventQueue>,
+    max_value_depth: usize,
+}
+
+#[napi]
+impl NativeGossiper {
+    /// `on_events` receives every batch of signals (see events.rs).
+    #[napi(constructor)]
+    pub fn new(
+        options: NativeOptions,
+        on_events: Function<'_, JsBatch, UnknownReturnValue>,
+    ) -> napi::Result<Self> {
+        let (config, net) = options.config();
+        config
+            .validate()
+            .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
+        let queue = Arc::new(EventQueue::default());
+        let weak_queue = queue.clone();
+        let tsfn = on_events
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(move |_ctx| Ok(weak_queue.take()))?;
+        queue.set_function(tsfn);
+        let max_value_depth = config.max_value_depth;
+        let node = GossipNode::new(config, net, queue.clone());
+        Ok(NativeGossiper {
+            node,
+            queue,
+            max_value_depth,
+        })
+    }
+
+    /// Starts listening; the outcome arrives as a STARTED or START_FAILED
+    /// signal. `keep_alive` is any function: holding it keeps the process
+    /// alive until STOPPED.
+    #[napi]
+    pub fn start(
+        &self,
+        port: u32,
+        address: Option<String>,
+        seeds: Vec<String>,
+        keep_alive: Function<'_, (), UnknownReturnValue>,
+    ) -> napi::Result<()> {
+        let k = keep_alive
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<false>()
+            .build_callback(|_ctx| Ok(()))?;
+        self.queue.set_keep_alive(k);
+        self.node.start(StartOptions {
+            port: port as u16,
+            address,
+            seeds,
+        });
+        Ok(())
+    }
+
+    #[napi]
+    pub fn stop(&self, leave: bool) {
+        self.node.stop(leave);
+    }
+
+    /// Returns an error text ("TypeError: …" / "RangeError: …"), or nothing.
+    #[napi]
+    pub fn set_local_state(&self, key: String, value: Unknown<'_>) -> Option<String> {
+        let encoded =
+            unsafe { values::encode(value.value().env, value.value().value, self.max_value_depth) };
+        let bytes = match encoded {
+            Ok(b) => b,
+            Err(values::EncodeError::Type(m)) => return Some(format!("TypeError: {m}")),
+            Err(values::EncodeError::Napi) => {
+                return Some("TypeError: value could not be read".into())
+            }
+        };
+        self.node
+            .with_core(|core, _| core.set_local(&key, Arc::from(bytes)))
+            .err()
+            .map(state_error)
+    }
+
+    /// Returns an error text, or nothing.
+    #[napi]
+    pub fn delete_local_state(&self, key: String) -> Option<String> {
+        self.node
+            .with_core(|core, now| core.delete_local(&key, now))
+            .err()
+            .map(state_error)
+    }
+
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        self.node.with_core(|core, now| {
+            let s = &core.stats;
+            let me = core.me_id();
+            let reports = core.report(now);
+            let peers_live = reports.iter().filter(|r| r.alive).count() as u32;
+            let _ = me;
+            NativeStats {
+                rounds: s.rounds as f64,
+                exchanges_started: s.exchanges_started as f64,
+                exchanges_completed: s.exchanges_completed as f64,
+                exchanges_failed: s.exchanges_failed as f64,
+                connect_failures: s.connect_failures as f64,
+                connections_accepted: s.connections_accepted as f64,
+                messages_in: s.messages_in as f64,
+                messages_out: s.messages_out as f64,
+                bytes_in: s.bytes_in as f64,
+                bytes_out: s.bytes_out as f64,
+                updates_applied: s.updates_applied as f64,
+                updates_stale: s.updates_stale as f64,
+                updates_refused: s.updates_refused as f64,
+                updates_about_self: s.updates_about_self as f64,
+                peers_refused: s.peers_refused as f64,
+                tombstones_collected: s.tombstones_collected as f64,
+                events: s.events as f64,
+                refused: Refusal::ALL
+                    .iter()
+                    .map(|r| (r.name().to_string(), s.refused(*r) as f64))
+                    .collect(),
+                peers_live,
+                peers_dead: reports.len() as u32 - peers_live,
+                peers: reports
+                    .into_iter()
+                    .map(|r| PeerStats {
+                        status: if r.left {
+                            "left"
+                        } else if r.alive {
+                            "alive"
+                        } else {
+                            "failed"
+                        }
+                        .to_string(),
+                        name: r.name.to_string(),
+                        phi: r.phi,
+                        last_heard_ms_ago: r.last_heard_ms_ago.map(|v| v as f64),
+                        keys: r.keys as u32,
+                        max_version: r.max_version as f64,
+                        generation: r.generation as f64,
+                    })
+                    .collect(),
+            }
+        })
+    }
+}
+
+/// The same `Env` type is used by napi-derive's generated code.
+#[allow(dead_code)]
+fn _env_in_scope(_: Env) {}

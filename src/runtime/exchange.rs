@@ -1,0 +1,101 @@
+//! The two sides of one exchange over a fresh TCP connection:
+//! initiator REQUEST → FIRST_RESPONSE → SECOND_RESPONSE, and the responder.
+//! Anything unexpected closes the connection and is counted; nothing here
+//! can take the node down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::transport::Transport;
+use super::Shared;
+use crate::core::stats::Refusal;
+use crate::wire::{self, Incoming};
+
+/// Bytes and messages moved by a connection, added to the node's stats once.
+fn account(shared: &Shared, t: &Transport, messages_in: u64, messages_out: u64) {
+    let mut core = shared.core.lock();
+    core.stats.bytes_in += t.bytes_in;
+    core.stats.bytes_out += t.bytes_out;
+    core.stats.messages_in += messages_in;
+    core.stats.messages_out += messages_out;
+}
+
+pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8>) {
+    let connect = tokio::time::timeout(
+        Duration::from_millis(shared.net.connect_timeout_ms),
+        TcpStream::connect(target.to_string()),
+    );
+    let stream = match connect.await {
+        Ok(Ok(s)) => s,
+        _ => {
+            shared.core.lock().stats.connect_failures += 1;
+            return;
+        }
+    };
+    let mut t = Transport::new(stream, shared.limits);
+    let mut counts = (0, 0);
+    let outcome = async {
+        t.write_message(&request).await?;
+        counts.1 += 1;
+        let msg = t.read_message().await?;
+        counts.0 += 1;
+        let reply = match wire::decode(&msg) {
+            Ok(Incoming::FirstResponse(resp)) => {
+                shared.with_core(|core, now| core.handle_first_response(&resp, now))?
+            }
+            Ok(_) => return Err(Refusal::Unexpected),
+            Err(_) => return Err(Refusal::Malformed),
+        };
+        t.write_message(&reply).await?;
+        counts.1 += 1;
+        Ok(())
+    }
+    .await;
+    account(shared, &t, counts.0, counts.1);
+    match outcome {
+        Ok(()) => {
+            shared.core.lock().exchange_completed();
+            t.finish().await;
+        }
+        Err(why) => {
+            let mut core = shared.core.lock();
+            core.stats.exchanges_failed += 1;
+            core.stats.refuse(why);
+        }
+    }
+}
+
+pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
+    let mut t = Transport::new(stream, shared.limits);
+    let mut counts = (0, 0);
+    let outcome = async {
+        let msg = t.read_message().await?;
+        counts.0 += 1;
+        let reply = match wire::decode(&msg) {
+            Ok(Incoming::Request(req)) => {
+                shared.with_core(|core, now| core.handle_request(&req, now))?
+            }
+            Ok(_) => return Err(Refusal::Unexpected),
+            Err(_) => return Err(Refusal::Malformed),
+        };
+        t.write_message(&reply).await?;
+        counts.1 += 1;
+        let msg = t.read_message().await?;
+        counts.0 += 1;
+        match wire::decode(&msg) {
+            Ok(Incoming::SecondResponse(resp)) => {
+                shared.with_core(|core, now| core.handle_second_response(&resp, now))
+            }
+            Ok(_) => Err(Refusal::Unexpected),
+            Err(_) => Err(Refusal::Malformed),
+        }
+    }
+    .await;
+    account(shared, &t, counts.0, counts.1);
+    match outcome {
+        Ok(()) => t.finish().await,
+        Err(why) => shared.count(why),
+    }
+}

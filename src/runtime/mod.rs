@@ -1,0 +1,313 @@
+//! The node runtime on tokio: one listener and one gossip timer per node,
+//! one task per exchange, all on a single runtime shared by every node of the
+//! process. The core is behind a mutex held only while it computes; events
+//! leave through the `Sink` in the order the core produced them.
+
+mod exchange;
+mod resolve;
+mod transport;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::core::stats::Refusal;
+use crate::core::time::Millis;
+use crate::core::{Config, Event, Node};
+use crate::wire::ScanLimits;
+use transport::ConnLimits;
+
+/// What the runtime reports, in order, to whoever drives it.
+#[derive(Debug)]
+pub enum Signal {
+    Core(Event),
+    /// Listening under this name.
+    Started {
+        name: String,
+    },
+    StartFailed {
+        message: String,
+        code: String,
+    },
+    /// Listener and connections closed.
+    Stopped,
+}
+
+pub trait Sink: Send + Sync + 'static {
+    /// Must not block: it is called with the node's lock held so that
+    /// signals keep their order.
+    fn deliver(&self, signals: Vec<Signal>);
+}
+
+/// Connection-level settings, beside the core's `Config`.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    pub read_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_connections: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            read_timeout_ms: 5000,
+            connect_timeout_ms: 2000,
+            max_connections: 256,
+        }
+    }
+}
+
+/// Where to listen: `address` None means the IPv4 address the host name
+/// resolves to (node-gossip's choice).
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    pub port: u16,
+    pub address: Option<String>,
+    pub seeds: Vec<String>,
+}
+
+/// The process-wide runtime. One worker thread by default (gossip is light
+/// and one thread keeps every node's lock uncontended); `GOSSIPER_THREADS`
+/// raises it.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let threads = std::env::var("GOSSIPER_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or(1);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("gossiper")
+            .enable_all()
+            .build()
+            .expect("cannot start the gossiper runtime")
+    })
+}
+
+pub(crate) struct Shared {
+    core: Mutex<Node>,
+    sink: Arc<dyn Sink>,
+    net: NetConfig,
+    limits: ConnLimits,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// Runs `f` on the core and passes on the events it produced.
+    fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
+        let now = self.now();
+        let mut core = self.core.lock();
+        let r = f(&mut core, now);
+        let events = core.take_events();
+        if !events.is_empty() {
+            self.sink
+                .deliver(events.into_iter().map(Signal::Core).collect());
+        }
+        r
+    }
+
+    fn count(&self, why: Refusal) {
+        self.core.lock().stats.refuse(why);
+    }
+}
+
+struct Running {
+    tasks: Vec<JoinHandle<()>>,
+    exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>,
+    local: SocketAddr,
+}
+
+/// A gossip node: its core, and its sockets and timers while started.
+pub struct GossipNode {
+    shared: Arc<Shared>,
+    running: Arc<tokio::sync::Mutex<Option<Running>>>,
+}
+
+impl GossipNode {
+    pub fn new(config: Config, net: NetConfig, sink: Arc<dyn Sink>) -> Self {
+        let limits = ConnLimits {
+            scan: ScanLimits {
+                max_message_bytes: config.max_message_bytes,
+                max_depth: config.max_message_depth(),
+            },
+            read_timeout: Duration::from_millis(net.read_timeout_ms),
+        };
+        let generation = crate::core::time::wall_clock_version();
+        let node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
+        GossipNode {
+            shared: Arc::new(Shared {
+                core: Mutex::new(node),
+                sink,
+                net,
+                limits,
+                epoch: Instant::now(),
+            }),
+            running: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Runs `f` on the core (local writes, reads for stats).
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
+        self.shared.with_core(f)
+    }
+
+    /// Binds and starts gossiping; the outcome arrives as `Started` or
+    /// `StartFailed` after the seeds' `NewPeer` events.
+    pub fn start(&self, opts: StartOptions) {
+        let shared = self.shared.clone();
+        let running = self.running.clone();
+        runtime().spawn(async move {
+            let mut guard = running.lock().await;
+            if guard.is_some() {
+                shared.sink.deliver(vec![Signal::StartFailed {
+                    message: "this gossiper is already started".into(),
+                    code: "ERR_GOSSIPER_RUNNING".into(),
+                }]);
+                return;
+            }
+            match start_node(&shared, opts).await {
+                Ok(r) => *guard = Some(r),
+                Err((message, code)) => shared
+                    .sink
+                    .deliver(vec![Signal::StartFailed { message, code }]),
+            }
+        });
+    }
+
+    /// Stops gossip, closes the listener and every connection; with `leave`
+    /// first tells a few peers that we are going. Ends with `Stopped`.
+    pub fn stop(&self, leave: bool) {
+        let shared = self.shared.clone();
+        let running = self.running.clone();
+        runtime().spawn(async move {
+            let mut guard = running.lock().await;
+            if let Some(r) = guard.take() {
+                if leave {
+                    announce_leave(&shared).await;
+                }
+                for t in &r.tasks {
+                    t.abort();
+                }
+                for t in r.tasks {
+                    let _ = t.await;
+                }
+                r.exchanges.lock().abort_all();
+                let _ = r.local;
+                shared.core.lock().stop();
+            }
+            shared.sink.deliver(vec![Signal::Stopped]);
+        });
+    }
+}
+
+async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running, (String, String)> {
+    let ip = resolve::bind_address(opts.address.as_deref()).await?;
+    let listener = TcpListener::bind(SocketAddr::new(ip, opts.port))
+        .await
+        .map_err(|e| {
+            let code = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+                std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
+                std::io::ErrorKind::PermissionDenied => "EACCES",
+                _ => "ERR_GOSSIPER_LISTEN",
+            };
+            (
+                format!("cannot listen on {}: {e}", SocketAddr::new(ip, opts.port)),
+                code.to_string(),
+            )
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| (e.to_string(), "ERR_GOSSIPER_LISTEN".to_string()))?;
+    let name = resolve::peer_name(local);
+    let seeds = resolve::seed_names(&opts.seeds).await;
+    shared.with_core(|core, now| core.start(&name, &seeds, now));
+    shared.sink.deliver(vec![Signal::Started { name }]);
+
+    let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+    let accept = tokio::spawn(accept_loop(shared.clone(), listener));
+    let gossip = tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()));
+    Ok(Running {
+        tasks: vec![accept, gossip],
+        exchanges,
+        local,
+    })
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let permits = Arc::new(Semaphore::new(shared.net.max_connections.max(1)));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Ok((stream, _)) = accepted else {
+            // out of descriptors or similar: back off instead of spinning
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            shared.count(Refusal::ConnectionLimit);
+            drop(stream);
+            continue;
+        };
+        shared.core.lock().stats.connections_accepted += 1;
+        let shared = shared.clone();
+        conns.spawn(async move {
+            exchange::respond(&shared, stream).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>) {
+    let interval = Duration::from_millis(shared.core.lock().config().gossip_interval_ms.max(1));
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        let requests = shared.with_core(|core, now| {
+            let targets = core.tick(now);
+            targets
+                .into_iter()
+                .map(|t| (t, core.request()))
+                .collect::<Vec<_>>()
+        });
+        let mut set = exchanges.lock();
+        while set.try_join_next().is_some() {}
+        for (target, request) in requests {
+            let shared = shared.clone();
+            set.spawn(async move { exchange::initiate(&shared, &target, request).await });
+        }
+    }
+}
+
+/// Pushes our leave to a few peers and waits (briefly) for the exchanges.
+async fn announce_leave(shared: &Arc<Shared>) {
+    let requests = shared.with_core(|core, _| {
+        let targets = core.leave();
+        targets
+            .into_iter()
+            .map(|t| (t, core.request()))
+            .collect::<Vec<_>>()
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for (target, request) in requests {
+        let shared = shared.clone();
+        set.spawn(async move { exchange::initiate(&shared, &target, request).await });
+    }
+    let wait = Duration::from_millis(shared.net.read_timeout_ms.min(2000));
+    let _ = tokio::time::timeout(wait, async { while set.join_next().await.is_some() {} }).await;
+}
