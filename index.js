@@ -4,7 +4,7 @@
 // reads are plain JavaScript lookups) and turns native signals into events.
 const { EventEmitter } = require('events');
 const { NativeGossiper } = require('./native');
-const { normalize, OPTIONS, PROFILES } = require('./lib/options');
+const { normalize, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
 
 // Signal kinds, as written by src/binding/events.rs.
 const NEW_PEER = 0, UPDATE = 1, DELETE = 2, ALIVE = 3, FAILED = 4, REMOVED = 5;
@@ -158,6 +158,14 @@ class Gossiper extends EventEmitter {
   deadPeers() {
     if (this._dead === null) this._dead = this._names(false);
     return this._dead.slice();
+  }
+
+  /**
+   * Replaces the encryption keys of a running or stopped gossiper (key
+   * rotation: add the new key everywhere, make it first, drop the old one).
+   */
+  setKeys(keys) {
+    this._native.setKeys(checkKeys(keys));
   }
 
   /** Counters and per-peer detector state, read from the native side. */

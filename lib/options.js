@@ -29,6 +29,8 @@ const OPTIONS = {
     doc: 'How long a deleted key is remembered so the deletion reaches every peer.' },
   clusterName: { kind: 'string', maxBytes: 255, nullable: true, default: null,
     doc: 'Peers with another cluster name (or none) are refused.' },
+  keys: { kind: 'keys', default: () => [],
+    doc: 'Encryption keys, 32 bytes each (Buffer, or hex or base64 string). The first seals every message, all are tried to open. [] sends plaintext (node-gossip compatible).' },
   maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 4 * MiB,
     doc: 'Largest incoming message; a larger one closes the connection.' },
   maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 64 * KiB,
@@ -125,9 +127,33 @@ function checkOption(name, value, spec) {
         throw new RangeError(`${where} must be at most ${spec.maxBytes} bytes`);
       }
       return value;
+    case 'keys':
+      return checkKeys(value, where);
     default:
       throw new Error(`unknown option kind ${spec.kind}`);
   }
+}
+
+const KEY_BYTES = 32;
+
+/** Keys as 32-byte Buffers, from Buffers/Uint8Arrays or hex/base64 strings. */
+function checkKeys(keys, where = 'keys') {
+  if (!Array.isArray(keys)) throw new TypeError(`${where} must be an array of 32-byte keys, got ${typeName(keys)}`);
+  if (keys.length > 64) throw new RangeError(`${where} holds at most 64 keys, got ${keys.length}`);
+  return keys.map((k, i) => {
+    let buf;
+    if (typeof k === 'string') {
+      buf = /^[0-9a-fA-F]{64}$/.test(k) ? Buffer.from(k, 'hex') : Buffer.from(k, 'base64');
+    } else if (k instanceof Uint8Array) {
+      buf = Buffer.from(k);
+    } else {
+      throw new TypeError(`${where}[${i}] must be a Buffer or a hex/base64 string, got ${typeName(k)}`);
+    }
+    if (buf.length !== KEY_BYTES) {
+      throw new RangeError(`${where}[${i}] must be ${KEY_BYTES} bytes, got ${buf.length}`);
+    }
+    return buf;
+  });
 }
 
 /**
@@ -177,4 +203,4 @@ function normalize(first, seeds, ipToBind) {
   return { port, seeds: seedList, address, options };
 }
 
-module.exports = { OPTIONS, PROFILES, normalize };
+module.exports = { OPTIONS, PROFILES, normalize, checkKeys };

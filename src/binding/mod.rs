@@ -7,7 +7,7 @@ mod values;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Function, Unknown};
+use napi::bindgen_prelude::{Buffer, Function, Unknown};
 use napi::threadsafe_function::UnknownReturnValue;
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
@@ -17,6 +17,7 @@ use crate::core::node::StateError;
 use crate::core::stats::Refusal;
 use crate::core::Config;
 use crate::runtime::{GossipNode, NetConfig, StartOptions};
+use crate::wire::seal::KEY_BYTES;
 use events::{EventQueue, JsBatch};
 
 /// Options as validated by the JavaScript wrapper (see lib/options.js).
@@ -44,10 +45,25 @@ pub struct NativeOptions {
     pub read_timeout_ms: u32,
     pub connect_timeout_ms: u32,
     pub max_connections: u32,
+    pub keys: Option<Vec<Buffer>>,
+}
+
+/// 32-byte keys, as checked by the wrapper.
+fn key_array(keys: &[Buffer]) -> napi::Result<Vec<[u8; KEY_BYTES]>> {
+    keys.iter()
+        .map(|k| {
+            <[u8; KEY_BYTES]>::try_from(&k[..]).map_err(|_| {
+                napi::Error::new(
+                    Status::InvalidArg,
+                    format!("keys must be {KEY_BYTES} bytes each"),
+                )
+            })
+        })
+        .collect()
 }
 
 impl NativeOptions {
-    fn config(&self) -> (Config, NetConfig) {
+    fn config(&self) -> napi::Result<(Config, NetConfig)> {
         let config = Config {
             gossip_interval_ms: u64::from(self.gossip_interval_ms),
             fanout: self.fanout as usize,
@@ -79,8 +95,9 @@ impl NativeOptions {
             read_timeout_ms: u64::from(self.read_timeout_ms),
             connect_timeout_ms: u64::from(self.connect_timeout_ms),
             max_connections: self.max_connections as usize,
+            keys: key_array(self.keys.as_deref().unwrap_or(&[]))?,
         };
-        (config, net)
+        Ok((config, net))
     }
 }
 
@@ -139,7 +156,7 @@ impl NativeGossiper {
         options: NativeOptions,
         on_events: Function<'_, JsBatch, UnknownReturnValue>,
     ) -> napi::Result<Self> {
-        let (config, net) = options.config();
+        let (config, net) = options.config()?;
         config
             .validate()
             .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
@@ -182,6 +199,13 @@ impl NativeGossiper {
             address,
             seeds,
         });
+        Ok(())
+    }
+
+    /// Replaces the keyring: the first key seals, all open; [] turns it off.
+    #[napi]
+    pub fn set_keys(&self, keys: Vec<Buffer>) -> napi::Result<()> {
+        self.node.set_keys(&key_array(&keys)?);
         Ok(())
     }
 

@@ -34,7 +34,7 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
             return;
         }
     };
-    let mut t = Transport::new(stream, shared.limits);
+    let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
         t.write_message(&request).await?;
@@ -68,7 +68,7 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
 }
 
 pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
-    let mut t = Transport::new(stream, shared.limits);
+    let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
         let msg = t.read_message().await?;

@@ -19,8 +19,9 @@ use tokio::task::JoinHandle;
 use crate::core::stats::Refusal;
 use crate::core::time::Millis;
 use crate::core::{Config, Event, Node};
+use crate::wire::seal::{Keyring, KEY_BYTES};
 use crate::wire::ScanLimits;
-use transport::ConnLimits;
+use transport::{ConnLimits, Sealing};
 
 /// What the runtime reports, in order, to whoever drives it.
 #[derive(Debug)]
@@ -50,6 +51,9 @@ pub struct NetConfig {
     pub read_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub max_connections: usize,
+    /// 32-byte keys; when any is set every message is sealed, the first key
+    /// sealing and all of them tried to open.
+    pub keys: Vec<[u8; KEY_BYTES]>,
 }
 
 impl Default for NetConfig {
@@ -58,6 +62,7 @@ impl Default for NetConfig {
             read_timeout_ms: 5000,
             connect_timeout_ms: 2000,
             max_connections: 256,
+            keys: Vec::new(),
         }
     }
 }
@@ -96,10 +101,22 @@ pub(crate) struct Shared {
     sink: Arc<dyn Sink>,
     net: NetConfig,
     limits: ConnLimits,
+    sealing: parking_lot::RwLock<Option<Sealing>>,
     epoch: Instant,
 }
 
+fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
+    (!keys.is_empty()).then(|| Sealing {
+        keyring: Arc::new(Keyring::new(keys)),
+        associated: Arc::from(cluster.unwrap_or("").as_bytes()),
+    })
+}
+
 impl Shared {
+    fn sealing(&self) -> Option<Sealing> {
+        self.sealing.read().clone()
+    }
+
     fn now(&self) -> Millis {
         self.epoch.elapsed().as_millis() as Millis
     }
@@ -144,6 +161,8 @@ impl GossipNode {
             read_timeout: Duration::from_millis(net.read_timeout_ms),
         };
         let generation = crate::core::time::wall_clock_version();
+        let sealing =
+            parking_lot::RwLock::new(sealing_for(&net.keys, config.cluster_name.as_deref()));
         let node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
         GossipNode {
             shared: Arc::new(Shared {
@@ -151,6 +170,7 @@ impl GossipNode {
                 sink,
                 net,
                 limits,
+                sealing,
                 epoch: Instant::now(),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
@@ -160,6 +180,13 @@ impl GossipNode {
     /// Runs `f` on the core (local writes, reads for stats).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
         self.shared.with_core(f)
+    }
+
+    /// Replaces the keyring (key rotation): the first key seals from now on,
+    /// every key opens. An empty list turns encryption off.
+    pub fn set_keys(&self, keys: &[[u8; KEY_BYTES]]) {
+        let cluster = self.shared.core.lock().config().cluster_name.clone();
+        *self.shared.sealing.write() = sealing_for(keys, cluster.as_deref());
     }
 
     /// Binds and starts gossiping; the outcome arrives as `Started` or

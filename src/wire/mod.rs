@@ -6,6 +6,7 @@ use std::fmt;
 pub mod message;
 pub mod read;
 pub mod scan;
+pub mod seal;
 pub mod write;
 
 pub use message::{decode, Delta, DigestItem, Ext, Incoming, Request, Response};
