@@ -43,6 +43,12 @@ export interface GossiperOptions {
   tombstoneTtlMs?: number;
   /** Peers with another cluster name (or none) are refused. Default null. */
   clusterName?: string | null;
+  /**
+   * Encryption keys, 32 bytes each (Buffer/Uint8Array, or a hex or base64 string).
+   * The first seals every message, all are tried to open. Default `[]`: plaintext,
+   * compatible with node-gossip.
+   */
+  keys?: Array<Uint8Array | string>;
   /** Largest incoming message, bytes. Default 4 MiB. */
   maxMessageBytes?: number;
   /** Largest message sent, bytes; the rest goes in later rounds. Default 64 KiB. */
@@ -120,7 +126,9 @@ export declare class Gossiper extends EventEmitter {
   readonly port: number;
   readonly seeds: string[];
   readonly address: string | null;
-  readonly options: Readonly<Required<Omit<GossiperOptions, 'port' | 'seeds' | 'address' | 'profile'>>>;
+  readonly options: Readonly<Required<Omit<GossiperOptions, 'port' | 'seeds' | 'address' | 'profile' | 'keys'>>> & {
+    readonly keys: readonly Buffer[];
+  };
 
   /** Calls back once listening (with an Error if it cannot listen). */
   start(callback: (err?: Error) => void): void;
@@ -142,6 +150,8 @@ export declare class Gossiper extends EventEmitter {
   livePeers(): PeerName[];
   deadPeers(): PeerName[];
   stats(): GossiperStats;
+  /** Replaces the encryption keys (rotation): the first seals, all open. */
+  setKeys(keys: Array<Uint8Array | string>): void;
 
   on(event: 'update', listener: (peer: PeerName, key: string, value: GossipValue) => void): this;
   on(event: 'delete', listener: (peer: PeerName, key: string) => void): this;
