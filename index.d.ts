@@ -49,6 +49,8 @@ export interface GossiperOptions {
    * compatible with node-gossip.
    */
   keys?: Array<Uint8Array | string>;
+  /** Read-only member for monitoring: never listens or names itself, so peers never learn of it. Default false. */
+  observer?: boolean;
   /** Largest incoming message, bytes. Default 4 MiB. */
   maxMessageBytes?: number;
   /** Largest message sent, bytes; the rest goes in later rounds. Default 64 KiB. */

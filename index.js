@@ -218,7 +218,8 @@ class Gossiper extends EventEmitter {
               if (this._self.name !== undefined) this._peers.delete(this._self.name);
               this._self.name = name;
               this._byId[id] = this._self;
-              this._peers.set(name, this._self);
+              // an observer is not a member: it does not list itself
+              if (!this.options.observer) this._peers.set(name, this._self);
               this._membershipChanged();
             } else {
               const p = new PeerView(name);

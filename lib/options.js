@@ -31,6 +31,8 @@ const OPTIONS = {
     doc: 'Peers with another cluster name (or none) are refused.' },
   keys: { kind: 'keys', default: () => [],
     doc: 'Encryption keys, 32 bytes each (Buffer, or hex or base64 string). The first seals every message, all are tried to open. [] sends plaintext (node-gossip compatible).' },
+  observer: { kind: 'boolean', default: false,
+    doc: 'Read-only member for monitoring: it learns the cluster but never listens or names itself, so peers never learn of it.' },
   maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 4 * MiB,
     doc: 'Largest incoming message; a larger one closes the connection.' },
   maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 64 * KiB,
@@ -129,6 +131,9 @@ function checkOption(name, value, spec) {
       return value;
     case 'keys':
       return checkKeys(value, where);
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
+      return value;
     default:
       throw new Error(`unknown option kind ${spec.kind}`);
   }

@@ -46,6 +46,7 @@ pub struct NativeOptions {
     pub connect_timeout_ms: u32,
     pub max_connections: u32,
     pub keys: Option<Vec<Buffer>>,
+    pub observer: bool,
 }
 
 /// 32-byte keys, as checked by the wrapper.
@@ -90,6 +91,7 @@ impl NativeOptions {
             max_keys_per_peer: self.max_keys_per_peer as usize,
             max_peer_state_bytes: self.max_peer_state_bytes as usize,
             max_peers: self.max_peers as usize,
+            observer: self.observer,
         };
         let net = NetConfig {
             read_timeout_ms: u64::from(self.read_timeout_ms),

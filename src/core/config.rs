@@ -39,6 +39,9 @@ pub struct Config {
     pub max_peer_state_bytes: usize,
     /// Most peers tracked; names beyond it are ignored.
     pub max_peers: usize,
+    /// A read-only member (monitoring tools): it learns the cluster but never
+    /// names itself in a digest, so peers never learn of it.
+    pub observer: bool,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             max_keys_per_peer: 1024,
             max_peer_state_bytes: 1024 * 1024,
             max_peers: 16 * 1024,
+            observer: false,
         }
     }
 }

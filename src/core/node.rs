@@ -590,8 +590,11 @@ impl Node {
             version: me.state.max_version,
             generation: me.state.generation,
         };
-        budget = budget.saturating_sub(digest_item_size(&mine));
-        items.push(mine);
+        // an observer never names itself, so nobody learns of it
+        if !self.config.observer {
+            budget = budget.saturating_sub(digest_item_size(&mine));
+            items.push(mine);
+        }
         let start = self.digest_cursor % slots.max(1);
         let mut taken = 0;
         let mut complete = true;
@@ -815,6 +818,7 @@ impl Node {
             }
         }
         let mut advanced: Vec<PeerId> = Vec::new();
+        let mut new_peer_gens: Option<HashMap<&str, u64>> = None;
         for d in &resp.updates {
             if d.peer == &*me_name {
                 self.stats.updates_about_self += 1;
@@ -826,7 +830,14 @@ impl Node {
                     let Some(id) = self.register(d.peer, d.version, now) else {
                         continue;
                     };
-                    if let Some(&(_, g)) = resp.generations.iter().find(|(n, _)| *n == d.peer) {
+                    // indexed once: a scan per new peer is quadratic in the message
+                    let gens = new_peer_gens.get_or_insert_with(|| {
+                        resp.generations
+                            .iter()
+                            .copied()
+                            .collect::<HashMap<&str, u64>>()
+                    });
+                    if let Some(&g) = gens.get(d.peer) {
                         self.observe_generation(id, g);
                     }
                     id

@@ -142,7 +142,6 @@ impl Shared {
 struct Running {
     tasks: Vec<JoinHandle<()>>,
     exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>,
-    local: SocketAddr,
 }
 
 /// A gossip node: its core, and its sockets and timers while started.
@@ -230,7 +229,6 @@ impl GossipNode {
                     let _ = t.await;
                 }
                 r.exchanges.lock().abort_all();
-                let _ = r.local;
                 shared.core.lock().stop();
             }
             shared.sink.deliver(vec![Signal::Stopped]);
@@ -238,9 +236,41 @@ impl GossipNode {
     }
 }
 
+/// The name an observer gives itself: port 0 is not a valid peer name, so no
+/// name from the network can ever be taken for it.
+pub const OBSERVER_NAME: &str = "observer:0";
+
 async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running, (String, String)> {
+    let observer = shared.core.lock().config().observer;
+    let listener = if observer {
+        None
+    } else {
+        Some(listen(&opts).await?)
+    };
+    let name = match &listener {
+        Some(l) => {
+            let local = l
+                .local_addr()
+                .map_err(|e| (e.to_string(), "ERR_GOSSIPER_LISTEN".to_string()))?;
+            resolve::peer_name(local)
+        }
+        None => OBSERVER_NAME.to_string(),
+    };
+    let seeds = resolve::seed_names(&opts.seeds).await;
+    shared.with_core(|core, now| core.start(&name, &seeds, now));
+    shared.sink.deliver(vec![Signal::Started { name }]);
+
+    let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+    let mut tasks = vec![tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()))];
+    if let Some(listener) = listener {
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
+    }
+    Ok(Running { tasks, exchanges })
+}
+
+async fn listen(opts: &StartOptions) -> Result<TcpListener, (String, String)> {
     let ip = resolve::bind_address(opts.address.as_deref()).await?;
-    let listener = TcpListener::bind(SocketAddr::new(ip, opts.port))
+    TcpListener::bind(SocketAddr::new(ip, opts.port))
         .await
         .map_err(|e| {
             let code = match e.kind() {
@@ -249,27 +279,9 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
                 std::io::ErrorKind::PermissionDenied => "EACCES",
                 _ => "ERR_GOSSIPER_LISTEN",
             };
-            (
-                format!("cannot listen on {}: {e}", SocketAddr::new(ip, opts.port)),
-                code.to_string(),
-            )
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| (e.to_string(), "ERR_GOSSIPER_LISTEN".to_string()))?;
-    let name = resolve::peer_name(local);
-    let seeds = resolve::seed_names(&opts.seeds).await;
-    shared.with_core(|core, now| core.start(&name, &seeds, now));
-    shared.sink.deliver(vec![Signal::Started { name }]);
-
-    let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let accept = tokio::spawn(accept_loop(shared.clone(), listener));
-    let gossip = tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()));
-    Ok(Running {
-        tasks: vec![accept, gossip],
-        exchanges,
-        local,
-    })
+            let addr = SocketAddr::new(ip, opts.port);
+            (format!("cannot listen on {addr}: {e}"), code.to_string())
+        })
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
