@@ -171,6 +171,11 @@ impl ToNapiValue for JsBatch {
                     b.num(7)?;
                     b.str(&message)?;
                     b.str(&code)?;
+                    // not listening: nothing to keep the process alive for
+                    // (ERR_GOSSIPER_RUNNING comes from a node that still runs)
+                    if code != "ERR_GOSSIPER_RUNNING" {
+                        stopped = true;
+                    }
                 }
                 Signal::Stopped => {
                     b.num(8)?;

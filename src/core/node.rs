@@ -228,6 +228,14 @@ impl Node {
             self.index.remove(&old);
             self.index.insert(name, self.me);
         }
+        if self.me().state.value(LEFT_KEY).is_some() {
+            // back after a leave: a new incarnation without the leave marker,
+            // so peers drop the marker with the old generation
+            let version = self.me().state.max_version + 1;
+            self.me_mut().state.put(LEFT_KEY, None, version, now);
+            let floor = self.me().state.max_version;
+            self.rebirth(floor);
+        }
         self.started = true;
         let me_name = self.me().name.clone();
         self.emit(Event::NewPeer {
@@ -538,12 +546,24 @@ impl Node {
 
     /// A newer incarnation of the peer exists: what it wrote before is gone.
     fn observe_generation(&mut self, id: PeerId, generation: u64) {
-        if id == self.me || generation == 0 {
-            return;
+        let dropped = self.drop_old_incarnation(id, generation);
+        for key in dropped {
+            self.emit(Event::Delete { peer: id, key });
         }
-        let Some(p) = self.peer_mut(id) else { return };
+    }
+
+    /// A newer incarnation of the peer exists: forgets what the old one wrote
+    /// and returns the keys that were live (for `delete` events; the caller
+    /// may hold them back until it knows which keys the new one set again).
+    fn drop_old_incarnation(&mut self, id: PeerId, generation: u64) -> Vec<Arc<str>> {
+        if id == self.me || generation == 0 {
+            return Vec::new();
+        }
+        let Some(p) = self.peer_mut(id) else {
+            return Vec::new();
+        };
         if generation <= p.state.generation {
-            return;
+            return Vec::new();
         }
         p.state.generation = generation;
         let dropped = p.state.drop_before(generation);
@@ -553,11 +573,10 @@ impl Node {
             // back from a leave: judge it afresh from its next arrival
             p.detector.restart_at(None);
         }
-        for key in dropped {
-            if &*key != LEFT_KEY {
-                self.emit(Event::Delete { peer: id, key });
-            }
-        }
+        dropped
+            .into_iter()
+            .filter(|k| &**k != LEFT_KEY && &**k != HEARTBEAT_KEY)
+            .collect()
     }
 
     fn cluster_ok(&self, ext: &Ext) -> bool {
@@ -812,9 +831,13 @@ impl Node {
 
     fn apply(&mut self, resp: &Response, now: Millis) {
         let me_name = self.me().name.clone();
+        // keys of old incarnations; reported deleted after the updates, unless
+        // the new incarnation set them again in this same message
+        let mut dropped: Vec<(PeerId, Arc<str>)> = Vec::new();
         for &(name, generation) in &resp.generations {
             if let Some(id) = self.lookup(name) {
-                self.observe_generation(id, generation);
+                let keys = self.drop_old_incarnation(id, generation);
+                dropped.extend(keys.into_iter().map(|k| (id, k)));
             }
         }
         let mut advanced: Vec<PeerId> = Vec::new();
@@ -860,6 +883,12 @@ impl Node {
                 p.detector.restart_at(Some(now));
             }
         }
+        for (id, key) in dropped {
+            let set_again = self.peer(id).is_some_and(|p| p.state.value(&key).is_some());
+            if !set_again {
+                self.emit(Event::Delete { peer: id, key });
+            }
+        }
     }
 
     /// Applies one delta if it is newer than what we hold. Returns whether
@@ -883,7 +912,10 @@ impl Node {
         let old = p.state.get(d.key);
         let old_bytes = old.map_or(0, |e| d.key.len() + e.value.as_ref().map_or(0, |v| v.len()));
         let is_new_live = d.value.is_some() && old.and_then(|e| e.value.as_ref()).is_none();
-        let refused = d.key.len() > max_key
+        // the protocol's own keys are exempt from maxKeyBytes, which may be
+        // set shorter than they are
+        let reserved = d.key == HEARTBEAT_KEY || d.key == LEFT_KEY;
+        let refused = (d.key.len() > max_key && !reserved)
             || value_len > max_value
             || (is_new_live && p.state.live_keys() >= max_keys)
             || p.state.bytes() - old_bytes + d.key.len() + value_len > max_bytes;
@@ -954,3 +986,7 @@ impl Node {
             .count()
     }
 }
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

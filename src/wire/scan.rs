@@ -170,15 +170,17 @@ impl Scanner {
             if end > buf.len() as u64 {
                 return self.incomplete(buf);
             }
+            // checked before any state changes, so that an error leaves the
+            // scanner as it was: called again, it fails again
+            if h.children > 0 && self.open.len() >= self.limits.max_depth {
+                return Err(ScanError::TooDeep);
+            }
             self.pos = end as usize;
             self.started = true;
             if let Some(top) = self.open.last_mut() {
                 *top -= 1;
             }
             if h.children > 0 {
-                if self.open.len() >= self.limits.max_depth {
-                    return Err(ScanError::TooDeep);
-                }
                 self.open.push(h.children);
             }
             while self.open.last() == Some(&0) {
