@@ -28,6 +28,12 @@ pub const HEARTBEAT_KEY: &str = "__heartbeat__";
 pub const LEFT_KEY: &str = "__left__";
 
 const MSGPACK_TRUE: &[u8] = &[0xc3];
+const NIL: &[u8] = &[0xc0];
+
+/// A claim that we wrote versions this high is not believed: starting above
+/// it would leave no room below 2^53 (JavaScript's exact integers), and every
+/// version we ever wrote was seeded from the clock, far below it.
+const REBIRTH_CEILING: u64 = 1 << 52;
 
 /// Errors of the local write API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -675,12 +681,13 @@ impl Node {
             }
             mentioned[id as usize] = true;
             if id == self.me {
-                if item.version > self.me().state.max_version {
+                if item.version > self.me().state.max_version && item.version < REBIRTH_CEILING {
                     // someone saw versions of ours we no longer have (our
                     // clock went back across a restart): start above them
                     self.rebirth(item.version);
                 }
-            } else if v1 {
+            } else if v1 && item.generation <= item.version {
+                // a generation implies versions at least that high
                 self.observe_generation(id, item.generation);
             }
             let ours = self.peer(id).map_or(0, |p| p.state.max_version);
@@ -834,13 +841,22 @@ impl Node {
         // keys of old incarnations; reported deleted after the updates, unless
         // the new incarnation set them again in this same message
         let mut dropped: Vec<(PeerId, Arc<str>)> = Vec::new();
-        for &(name, generation) in &resp.generations {
+        // a generation is believed only with updates of that incarnation
+        let mut newest: HashMap<&str, u64> = HashMap::new();
+        for d in &resp.updates {
+            let v = newest.entry(d.peer).or_insert(0);
+            *v = (*v).max(d.version);
+        }
+        let plausible = |name: &str, g: u64| newest.get(name).is_some_and(|&v| v >= g);
+        for &(name, generation) in resp.generations.iter().filter(|&&(n, g)| plausible(n, g)) {
             if let Some(id) = self.lookup(name) {
                 let keys = self.drop_old_incarnation(id, generation);
                 dropped.extend(keys.into_iter().map(|k| (id, k)));
             }
         }
         let mut advanced: Vec<PeerId> = Vec::new();
+        let from_old_peer = !resp.ext.is_v1();
+        let mut held_back: Vec<PeerId> = Vec::new();
         let mut new_peer_gens: Option<HashMap<&str, u64>> = None;
         for d in &resp.updates {
             if d.peer == &*me_name {
@@ -860,12 +876,24 @@ impl Node {
                             .copied()
                             .collect::<HashMap<&str, u64>>()
                     });
-                    if let Some(&g) = gens.get(d.peer) {
+                    if let Some(&g) = gens.get(d.peer).filter(|&&g| plausible(d.peer, g)) {
                         self.observe_generation(id, g);
                     }
                     id
                 }
             };
+            // An old node-gossip relay forwards a gossiper peer's deletion as a
+            // plain nil, indistinguishable from a null value. Take nothing more
+            // of that peer from this message; its own (or any gossiper peer's)
+            // next exchange brings the entry with its deletion flag.
+            if held_back.contains(&id) {
+                continue;
+            }
+            let gossiper_peer = self.peer(id).is_some_and(|p| p.state.generation != 0);
+            if from_old_peer && gossiper_peer && d.value == Some(NIL) {
+                held_back.push(id);
+                continue;
+            }
             if self.apply_delta(id, d, now) && advanced.last() != Some(&id) {
                 advanced.push(id);
             }
