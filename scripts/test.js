@@ -28,6 +28,6 @@ if (only.length === 0 || only.includes('js')) {
     .filter((f) => f.endsWith('.test.js') || f.endsWith('.test.mjs'))
     .sort()
     .map((f) => path.join('__test__', f));
-  run(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=180000', ...files]);
+  run(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=1200000', ...files]);
   console.log('\nThe multi-host network tests (root, network namespaces) run with `npm run test:net`.');
 }
