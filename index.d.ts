@@ -29,7 +29,7 @@ export interface GossiperOptions {
   phiThreshold?: number;
   /** Failure detector model. Default `'normal'`; `'exponential'` is node-gossip's. */
   detector?: 'normal' | 'exponential';
-  /** Heartbeat inter-arrival samples kept per peer. Default 1000 (node-gossip: 1000). */
+  /** Heartbeat inter-arrival samples kept per peer. Default 100 (node-gossip: 1000). */
   detectorWindow?: number;
   /** Interval assumed before a peer's second heartbeat, ms. Default 0.75 × gossipIntervalMs (node-gossip: 750). */
   initialIntervalMs?: number;

@@ -15,7 +15,7 @@ const OPTIONS = {
     doc: 'A peer is reported failed when its phi exceeds this (node-gossip: 8).' },
   detector: { kind: 'enum', values: ['normal', 'exponential'], default: 'normal',
     doc: "Failure detector model: 'normal' (fast, robust) or 'exponential' (node-gossip's)." },
-  detectorWindow: { kind: 'integer', min: 1, max: 100000, default: 1000,
+  detectorWindow: { kind: 'integer', min: 1, max: 100000, default: 100,
     doc: 'Heartbeat inter-arrival samples kept per peer (node-gossip: 1000).' },
   initialIntervalMs: { kind: 'number', min: 1, max: 3600000, default: (o) => 0.75 * o.gossipIntervalMs,
     doc: 'Interval assumed before a peer\'s second heartbeat. Default 0.75 × gossipIntervalMs (node-gossip: 750).' },

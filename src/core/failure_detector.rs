@@ -26,7 +26,8 @@ pub struct DetectorConfig {
     pub model: DetectorModel,
     /// Suspect a peer once phi exceeds this (node-gossip: 8).
     pub phi_threshold: f64,
-    /// How many inter-arrival samples are kept (node-gossip: 1000).
+    /// How many inter-arrival samples are kept (node-gossip: 1000; 100 is
+    /// plenty for the statistics and keeps memory flat with many peers).
     pub window: usize,
     /// The interval recorded at the first arrival, before any real one is
     /// known (node-gossip: 750 ms).
@@ -44,7 +45,7 @@ impl Default for DetectorConfig {
         DetectorConfig {
             model: DetectorModel::Normal,
             phi_threshold: 8.0,
-            window: 1000,
+            window: 100,
             initial_interval_ms: 750.0,
             min_std_dev_ms: 250.0,
             acceptable_pause_ms: 1000.0,
@@ -55,7 +56,8 @@ impl Default for DetectorConfig {
 /// Inter-arrival statistics of one peer.
 #[derive(Clone, Debug, Default)]
 pub struct FailureDetector {
-    intervals: VecDeque<f64>,
+    /// Samples in ms; f32 keeps a full window at 400 bytes per peer.
+    intervals: VecDeque<f32>,
     sum: f64,
     sum_sq: f64,
     last_arrival: Option<Millis>,
@@ -75,11 +77,12 @@ impl FailureDetector {
             _ => config.initial_interval_ms,
         };
         self.last_arrival = Some(now);
-        self.intervals.push_back(interval);
+        let interval = f64::from(interval as f32);
+        self.intervals.push_back(interval as f32);
         self.sum += interval;
         self.sum_sq += interval * interval;
         while self.intervals.len() > config.window.max(1) {
-            let old = self.intervals.pop_front().unwrap_or(0.0);
+            let old = f64::from(self.intervals.pop_front().unwrap_or(0.0));
             self.sum -= old;
             self.sum_sq -= old * old;
         }
