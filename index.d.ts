@@ -35,7 +35,7 @@ export interface GossiperOptions {
   initialIntervalMs?: number;
   /** Normal detector: floor of the inter-arrival deviation, ms. Default 0.25 × gossipIntervalMs. */
   minStdDevMs?: number;
-  /** Normal detector: silence tolerated beyond the mean, ms. Default 1 × gossipIntervalMs. */
+  /** Normal detector: silence tolerated beyond the mean, ms. Default 2 × gossipIntervalMs. */
   acceptablePauseMs?: number;
   /** Forget a peer failed for this long (`'peer_removed'`); null keeps dead peers forever. Default null. */
   deadPeerRemovalMs?: number | null;

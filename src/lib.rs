@@ -10,4 +10,5 @@
 mod binding;
 pub mod core;
 pub mod runtime;
+pub mod sim;
 pub mod wire;

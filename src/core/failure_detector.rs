@@ -48,7 +48,7 @@ impl Default for DetectorConfig {
             window: 100,
             initial_interval_ms: 750.0,
             min_std_dev_ms: 250.0,
-            acceptable_pause_ms: 1000.0,
+            acceptable_pause_ms: 2000.0,
         }
     }
 }

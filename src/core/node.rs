@@ -35,6 +35,13 @@ const NIL: &[u8] = &[0xc0];
 /// version we ever wrote was seeded from the clock, far below it.
 const REBIRTH_CEILING: u64 = 1 << 52;
 
+/// How far above the highest version a peer saw of our last life a rebirth
+/// starts: one second of the microsecond clock versions are seeded from. A
+/// peer that names us saw our last life up to some version, but others may
+/// have seen more of it; versions of ours they hold at or above our new
+/// generation would make them refuse our rewrites at those versions.
+const REBIRTH_MARGIN: u64 = 1_000_000;
+
 /// Errors of the local write API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateError {
@@ -503,7 +510,9 @@ impl Node {
             .filter_map(|(k, e)| e.value.clone().map(|v| (k.clone(), v, e.version)))
             .collect();
         live.sort_by_key(|(_, _, v)| *v);
-        let generation = floor + 1;
+        // `floor` is what one peer saw of our last life; others may have seen
+        // a few more of its versions, which would shadow our first rewrites
+        let generation = floor + 1 + REBIRTH_MARGIN;
         me.state = PeerState::new();
         me.state.generation = generation;
         me.state.max_version = generation - 1;
@@ -681,10 +690,16 @@ impl Node {
             }
             mentioned[id as usize] = true;
             if id == self.me {
-                if item.version > self.me().state.max_version && item.version < REBIRTH_CEILING {
-                    // someone saw versions of ours we no longer have (our
-                    // clock went back across a restart): start above them
-                    self.rebirth(item.version);
+                let mine = &self.me().state;
+                // someone saw versions of ours we no longer have, or holds an
+                // incarnation of ours newer than this one as the floor of
+                // what it accepts from us (our clock went back across a
+                // restart): start above them
+                let floor = item.version.max(item.generation);
+                if (item.version > mine.max_version || item.generation > mine.generation)
+                    && floor < REBIRTH_CEILING
+                {
+                    self.rebirth(floor.max(mine.max_version));
                 }
             } else if v1 && item.generation <= item.version {
                 // a generation implies versions at least that high
@@ -727,7 +742,7 @@ impl Node {
                 )
             })
             .collect();
-        counted.sort_by(|a, b| b.0.cmp(&a.0));
+        counted.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (slot, (_, w)) in wants.iter_mut().zip(counted) {
             *slot = w;
         }
@@ -866,7 +881,12 @@ impl Node {
             let id = match self.lookup(d.peer) {
                 Some(id) => id,
                 None => {
-                    let Some(id) = self.register(d.peer, d.version, now) else {
+                    // judged by the newest version of the peer in the message:
+                    // by this delta's, a peer removed at version v came back at
+                    // its first delta above v, with the ones before it skipped
+                    // for good
+                    let version = newest.get(d.peer).copied().unwrap_or(d.version);
+                    let Some(id) = self.register(d.peer, version, now) else {
                         continue;
                     };
                     // indexed once: a scan per new peer is quadratic in the message
