@@ -10,6 +10,9 @@ pub mod peer_state;
 pub mod stats;
 pub mod time;
 
+#[cfg(test)]
+mod fuzz_regressions;
+
 pub use config::Config;
 pub use event::{Event, PeerId};
 pub use node::Node;

@@ -9,6 +9,9 @@ pub mod scan;
 pub mod seal;
 pub mod write;
 
+#[cfg(test)]
+mod fuzz_regressions;
+
 pub use message::{decode, Delta, DigestItem, Ext, Incoming, Request, Response};
 pub use scan::{ScanError, ScanLimits, Scanner};
 
