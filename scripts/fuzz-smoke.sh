@@ -38,7 +38,7 @@ command -v cargo >/dev/null || die "cargo not found"
 
 # -- cargo-fuzz -----------------------------------------------------------------
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    log "cargo-fuzz missing: installing cargo-fuzz $cargo_fuzz_version from crates.io (about 1.5 min)"
+    log "cargo-fuzz missing: installing cargo-fuzz $cargo_fuzz_version with cargo install (about 1.5 min)"
     start=$(date +%s)
     cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked </dev/null ||
         die "could not install cargo-fuzz"
