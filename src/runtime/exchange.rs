@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use super::debug_log;
 use super::transport::Transport;
 use super::Shared;
 use crate::core::stats::Refusal;
@@ -29,7 +30,13 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
     );
     let stream = match connect.await {
         Ok(Ok(s)) => s,
-        _ => {
+        failure => {
+            let name = shared.core.lock().name().clone();
+            let why = match failure {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_string(),
+            };
+            debug_log::log(&name, format_args!("cannot connect to {target}: {why}"));
             shared.core.lock().stats.connect_failures += 1;
             return;
         }
@@ -63,11 +70,19 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
             let mut core = shared.core.lock();
             core.stats.exchanges_failed += 1;
             core.stats.refuse(why);
+            debug_log::log(
+                core.name(),
+                format_args!("exchange with {target} ended early: {}", why.name()),
+            );
         }
     }
 }
 
 pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
     let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
@@ -96,6 +111,13 @@ pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
     account(shared, &t, counts.0, counts.1);
     match outcome {
         Ok(()) => t.finish().await,
-        Err(why) => shared.count(why),
+        Err(why) => {
+            shared.count(why);
+            let name = shared.core.lock().name().clone();
+            debug_log::log(
+                &name,
+                format_args!("closed the connection from {peer}: {}", why.name()),
+            );
+        }
     }
 }

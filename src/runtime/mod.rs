@@ -3,6 +3,7 @@
 //! process. The core is behind a mutex held only while it computes; events
 //! leave through the `Sink` in the order the core produced them.
 
+mod debug_log;
 mod exchange;
 mod resolve;
 mod transport;
@@ -299,6 +300,13 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             shared.count(Refusal::ConnectionLimit);
+            if debug_log::enabled() {
+                let name = shared.core.lock().name().clone();
+                debug_log::log(
+                    &name,
+                    format_args!("too many connections: closed one at once"),
+                );
+            }
             drop(stream);
             continue;
         };
