@@ -102,7 +102,8 @@ impl Transport {
         self.read_exact_by(&mut header, deadline).await?;
         let len = seal::body_len(header);
         if len > self.limits.scan.max_message_bytes + seal::NONCE_BYTES + seal::TAG_BYTES {
-            return Err(Refusal::TooLarge);
+            // plaintext msgpack, or a frame sealed by nobody we know
+            return Err(Refusal::Unauthenticated);
         }
         let mut body = vec![0u8; len];
         self.read_exact_by(&mut body, deadline).await?;
