@@ -538,6 +538,11 @@ struct Cluster {
     issued: Vec<u64>,
     /// The lowest generation each name ever started at.
     lowest_generation: Vec<u64>,
+    /// Whether a name already restarted with its clock gone back. Two such
+    /// incarnations can each restart above the same floor they were told of
+    /// and write the same versions: beyond what versions can tell apart (a
+    /// design limit, see README), so the harness tries it once per name.
+    clock_went_back: Vec<bool>,
     /// The node collected (or otherwise lost) a tombstone of its own.
     collected: Vec<bool>,
     /// Honest messages seen on the wire.
@@ -567,6 +572,7 @@ impl Cluster {
             issued: vec![0; n],
             collected: vec![false; n],
             lowest_generation: vec![WALL_BASE + 1_000 * 1_000; n],
+            clock_went_back: vec![false; n],
             n,
             config,
             now: 1_000,
@@ -822,6 +828,8 @@ impl Cluster {
                 // is beyond what versions can tell apart. It is tried only
                 // where peers are never removed: a removed name is re-admitted
                 // only above the version it was removed at (by design).
+                let clock_back = if self.clock_went_back[i] { 0 } else { clock_back };
+                self.clock_went_back[i] |= clock_back > 0 && self.config.dead_peer_removal_ms.is_none();
                 let generation = if clock_back > 0 && self.config.dead_peer_removal_ms.is_none() {
                     (issued + 1)
                         .min(self.wall())
