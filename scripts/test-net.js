@@ -7,7 +7,7 @@
 //
 // Environment:
 //   GOSSIPER_NET_OPTIONAL=1       exit 0 (skip) when namespaces are unavailable
-//   GOSSIPER_NET_TEST_TIMEOUT=ms  per-test timeout (default 120000)
+//   GOSSIPER_NET_TEST_TIMEOUT=ms  per-test timeout (default 300000: the loss soak runs 120 s)
 //   GOSSIPER_NET_CONCURRENCY=n    test files run at once (default 1)
 //   GOSSIPER_NET_TOTAL_TIMEOUT=ms kill the whole run after this (default 1800000)
 //   GOSSIPER_NET_NETEM=auto|kernel|relay   netem backend (default auto)
@@ -56,7 +56,7 @@ async function main() {
   console.log('test:net: running test files:');
   for (const f of files) console.log(`  ${path.relative(root, f)}`);
 
-  const testTimeout = process.env.GOSSIPER_NET_TEST_TIMEOUT || '120000';
+  const testTimeout = process.env.GOSSIPER_NET_TEST_TIMEOUT || '300000';
   const concurrency = process.env.GOSSIPER_NET_CONCURRENCY || '1';
   const nodeArgs = ['--test'];
   if (nodeAccepts(`--test-timeout=${testTimeout}`)) nodeArgs.push(`--test-timeout=${testTimeout}`);
