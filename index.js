@@ -3,12 +3,54 @@
 // it validates arguments, keeps a read-side mirror of the cluster state (so
 // reads are plain JavaScript lookups) and turns native signals into events.
 const { EventEmitter } = require('events');
-const { NativeGossiper } = require('./native');
+const { NativeGossiper, NativeHub } = require('./native');
 const { normalize, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
 
 // Signal kinds, as written by src/binding/events.rs.
 const NEW_PEER = 0, UPDATE = 1, DELETE = 2, ALIVE = 3, FAILED = 4, REMOVED = 5;
-const STARTED = 6, START_FAILED = 7, STOPPED = 8;
+const STARTED = 6, START_FAILED = 7, STOPPED = 8, UPDATE_NUM = 9;
+
+// Record length per kind, to skip the signals of a gossiper that is gone.
+const RECORD = [5, 5, 4, 3, 3, 3, 3, 4, 2, 5];
+
+// Every gossiper of this realm delivers through one native hub. A gossiper
+// is found by its node id: weakly (an idle, unreferenced one may be
+// collected) and, while it runs, strongly too (a running one keeps working
+// even when the application keeps no reference to it).
+const gossipers = new Map(); // node id → WeakRef<Gossiper>
+const running = new Set();
+const forget = new FinalizationRegistry((id) => gossipers.delete(id));
+let hub = null;
+
+function nativeHub() {
+  if (hub === null) hub = new NativeHub((batch) => dispatch(batch[0], batch[1], batch[2], 0));
+  return hub;
+}
+
+// Applies one batch of native signals, emitting as it goes, so that inside
+// a listener the mirror already holds that event's change. If a listener
+// throws, the rest of the batch is applied on the next turn and the error
+// propagates as it would from any event listener.
+function dispatch(nums, strs, vals, from) {
+  let i = from;
+  let node = -1;
+  let g;
+  try {
+    while (i < nums.length) {
+      if (nums[i + 1] !== node) {
+        node = nums[i + 1];
+        const ref = gossipers.get(node);
+        g = ref === undefined ? undefined : ref.deref();
+      }
+      const at = i;
+      i += RECORD[nums[at]]; // first, so a throwing listener's event is not applied twice
+      if (g !== undefined) g._apply(nums, strs, vals, at);
+    }
+  } catch (err) {
+    if (i < nums.length) setImmediate(() => dispatch(nums, strs, vals, i));
+    throw err;
+  }
+}
 
 const HEARTBEAT = '__heartbeat__';
 
@@ -56,10 +98,13 @@ class Gossiper extends EventEmitter {
     try {
       const native = {};
       for (const [k, v] of Object.entries(options)) if (v !== null) native[k] = v;
-      this._native = new NativeGossiper(native, (batch) => this._onBatch(batch, 0));
+      this._native = new NativeGossiper(native, nativeHub());
     } catch (e) {
       throw new RangeError(e.message);
     }
+    this._nodeId = this._native.nodeId;
+    gossipers.set(this._nodeId, new WeakRef(this));
+    forget.register(this, this._nodeId);
   }
 
   /** Starts listening and gossiping. Calls back (or resolves) once listening. */
@@ -79,6 +124,7 @@ class Gossiper extends EventEmitter {
         this.peer_name = `${this.address}:${this.port}`;
       }
       this._waiting.push({ kind: 'start', resolve, reject });
+      running.add(this);
       this._native.start(this.port, this.address, this.seeds, () => {});
     });
     if (callback) {
@@ -191,105 +237,88 @@ class Gossiper extends EventEmitter {
     for (const w of waiting) (err ? w.reject(err) : w.resolve());
   }
 
-  // Applies one batch of native signals to the mirror, emitting as it goes,
-  // so that inside a listener the mirror already holds that event's change.
-  // If a listener throws, the rest of the batch is applied on the next turn
-  // and the error propagates as it would from any event listener.
-  _onBatch(b, from) {
-    let i = from;
-    try {
-      while (i < b.length) {
-        switch (b[i]) {
-          case UPDATE: {
-            const p = this._byId[b[i + 1]];
-            const key = b[i + 2];
-            const value = b[i + 3];
-            i += 4;
-            p.values.set(key, value);
-            if (p !== this._self) this.emit('update', p.name, key, value);
-            break;
-          }
-          case NEW_PEER: {
-            const id = b[i + 1];
-            const name = b[i + 2];
-            const me = b[i + 3];
-            i += 4;
-            if (me) {
-              if (this._self.name !== undefined) this._peers.delete(this._self.name);
-              this._self.name = name;
-              this._byId[id] = this._self;
-              // an observer is not a member: it does not list itself
-              if (!this.options.observer) this._peers.set(name, this._self);
-              this._membershipChanged();
-            } else {
-              const p = new PeerView(name);
-              this._byId[id] = p;
-              this._peers.set(name, p);
-              this._membershipChanged();
-              this.emit('new_peer', name);
-            }
-            break;
-          }
-          case DELETE: {
-            const p = this._byId[b[i + 1]];
-            const key = b[i + 2];
-            i += 3;
-            if (p.values.delete(key) && p !== this._self) this.emit('delete', p.name, key);
-            break;
-          }
-          case ALIVE: {
-            const p = this._byId[b[i + 1]];
-            i += 2;
-            p.alive = true;
-            this._membershipChanged();
-            this.emit('peer_alive', p.name);
-            break;
-          }
-          case FAILED: {
-            const p = this._byId[b[i + 1]];
-            i += 2;
-            p.alive = false;
-            this._membershipChanged();
-            this.emit('peer_failed', p.name);
-            break;
-          }
-          case REMOVED: {
-            const p = this._byId[b[i + 1]];
-            i += 2;
-            this._byId[b[i - 1]] = undefined;
-            if (this._peers.get(p.name) === p) this._peers.delete(p.name);
-            this._membershipChanged();
-            this.emit('peer_removed', p.name);
-            break;
-          }
-          case STARTED: {
-            this.peer_name = b[i + 1];
-            i += 2;
-            this._state = 'started';
-            this._settle('start');
-            break;
-          }
-          case START_FAILED: {
-            const err = new Error(b[i + 1]);
-            err.code = b[i + 2];
-            i += 3;
-            this._state = 'stopped';
-            this._settle('start', err);
-            break;
-          }
-          case STOPPED: {
-            i += 1;
-            this._state = 'stopped';
-            this._settle('stop');
-            break;
-          }
-          default:
-            throw new Error(`gossiper: unknown native signal ${b[i]}`);
-        }
+  // Applies the signal record at nums[i] to the mirror (see dispatch).
+  _apply(nums, strs, vals, i) {
+    switch (nums[i]) {
+      case UPDATE_NUM:
+      case UPDATE: {
+        const p = this._byId[nums[i + 2]];
+        const key = strs[nums[i + 3]];
+        const value = nums[i] === UPDATE_NUM ? nums[i + 4] : vals[nums[i + 4]];
+        p.values.set(key, value);
+        if (p !== this._self) this.emit('update', p.name, key, value);
+        break;
       }
-    } catch (err) {
-      if (i < b.length) setImmediate(() => this._onBatch(b, i));
-      throw err;
+      case NEW_PEER: {
+        const id = nums[i + 2];
+        const name = strs[nums[i + 3]];
+        if (nums[i + 4] === 1) {
+          if (this._self.name !== undefined) this._peers.delete(this._self.name);
+          this._self.name = name;
+          this._byId[id] = this._self;
+          // an observer is not a member: it does not list itself
+          if (!this.options.observer) this._peers.set(name, this._self);
+          this._membershipChanged();
+        } else {
+          const p = new PeerView(name);
+          this._byId[id] = p;
+          this._peers.set(name, p);
+          this._membershipChanged();
+          this.emit('new_peer', name);
+        }
+        break;
+      }
+      case DELETE: {
+        const p = this._byId[nums[i + 2]];
+        const key = strs[nums[i + 3]];
+        if (p.values.delete(key) && p !== this._self) this.emit('delete', p.name, key);
+        break;
+      }
+      case ALIVE: {
+        const p = this._byId[nums[i + 2]];
+        p.alive = true;
+        this._membershipChanged();
+        this.emit('peer_alive', p.name);
+        break;
+      }
+      case FAILED: {
+        const p = this._byId[nums[i + 2]];
+        p.alive = false;
+        this._membershipChanged();
+        this.emit('peer_failed', p.name);
+        break;
+      }
+      case REMOVED: {
+        const id = nums[i + 2];
+        const p = this._byId[id];
+        this._byId[id] = undefined;
+        if (this._peers.get(p.name) === p) this._peers.delete(p.name);
+        this._membershipChanged();
+        this.emit('peer_removed', p.name);
+        break;
+      }
+      case STARTED: {
+        this.peer_name = strs[nums[i + 2]];
+        this._state = 'started';
+        this._settle('start');
+        break;
+      }
+      case START_FAILED: {
+        const err = new Error(strs[nums[i + 2]]);
+        err.code = strs[nums[i + 3]];
+        if (err.code !== 'ERR_GOSSIPER_RUNNING') running.delete(this);
+        this._state = 'stopped';
+        this._settle('start', err);
+        break;
+      }
+      case STOPPED: {
+        running.delete(this);
+        this._state = 'stopped';
+        this._settle('stop');
+        break;
+      }
+      default:
+        throw new Error(`gossiper: unknown native signal ${nums[i]}`);
     }
   }
 }

@@ -1,16 +1,24 @@
-//! Carries the runtime's signals to JavaScript in batches: signals queue up
-//! here, and one threadsafe-function call per batch hands the JavaScript side
-//! everything queued so far as a single flat array. A burst of thousands of
-//! events costs one wake-up of the JavaScript thread.
+//! Carries the runtime's signals to JavaScript in batches. Every gossiper of
+//! a JavaScript realm shares one `Hub`: signals of all of them queue up here,
+//! and one threadsafe-function call hands JavaScript everything queued so far.
+//! A hundred gossipers exchanging at once cost one wake-up of the JavaScript
+//! thread, not a hundred.
 //!
-//! The array is `[kind, ...fields, kind, ...fields]` with, per kind:
+//! A batch is `[nums, strs, vals]`: `nums` a Float64Array of records
+//! `kind, node, ...fields`, where string fields are indexes into `strs` (keys
+//! repeat a lot, so each distinct string is created once per batch) and
+//! values are numbers inline or indexes into `vals`:
 //! ```text
-//! 0 NEW_PEER id name isMe      3 ALIVE id        6 STARTED name
-//! 1 UPDATE   id key value      4 FAILED id       7 START_FAILED message code
-//! 2 DELETE   id key            5 REMOVED id      8 STOPPED
+//! 0 NEW_PEER     node peer name isMe     5 REMOVED      node peer
+//! 1 UPDATE       node peer key valIdx    6 STARTED      node name
+//! 2 DELETE       node peer key           7 START_FAILED node message code
+//! 3 ALIVE        node peer               8 STOPPED      node
+//! 4 FAILED       node peer               9 UPDATE_NUM   node peer key number
 //! ```
 
+use std::collections::HashMap;
 use std::ptr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::ToNapiValue;
@@ -28,27 +36,33 @@ pub type KeepAliveFn = ThreadsafeFunction<(), UnknownReturnValue, (), napi::Stat
 
 #[derive(Default)]
 struct Inner {
-    queued: Vec<Signal>,
+    queued: Vec<(u32, Signal)>,
     scheduled: bool,
     tsfn: Option<Arc<EventsFn>>,
-    /// A strong threadsafe function held while started: it keeps the Node
+    /// Per started gossiper, a strong threadsafe function: it keeps the Node
     /// process alive like a listening server does. Dropped on the JavaScript
-    /// thread once `STOPPED` has been handed over.
-    keep_alive: Option<KeepAliveFn>,
+    /// thread once that gossiper's `STOPPED` has been handed over.
+    keep_alive: HashMap<u32, KeepAliveFn>,
 }
 
+/// The signal queue of one JavaScript realm.
 #[derive(Default)]
-pub struct EventQueue {
+pub struct Hub {
     inner: Mutex<Inner>,
+    next_node: AtomicU32,
 }
 
-impl EventQueue {
+impl Hub {
     pub fn set_function(&self, tsfn: EventsFn) {
         self.inner.lock().tsfn = Some(Arc::new(tsfn));
     }
 
-    pub fn set_keep_alive(&self, k: KeepAliveFn) {
-        self.inner.lock().keep_alive = Some(k);
+    /// A sink for one more gossiper, with its own node number.
+    pub fn sink(self: &Arc<Self>) -> Arc<NodeSink> {
+        Arc::new(NodeSink {
+            node: self.next_node.fetch_add(1, Ordering::Relaxed),
+            hub: self.clone(),
+        })
     }
 
     /// Everything queued so far, for the JavaScript thread.
@@ -57,20 +71,13 @@ impl EventQueue {
         inner.scheduled = false;
         JsBatch {
             signals: std::mem::take(&mut inner.queued),
-            queue: self.clone(),
+            hub: self.clone(),
         }
     }
 
-    fn release_keep_alive(&self) {
-        let k = self.inner.lock().keep_alive.take();
-        drop(k);
-    }
-}
-
-impl Sink for EventQueue {
-    fn deliver(&self, signals: Vec<Signal>) {
+    fn push(&self, node: u32, signals: Vec<Signal>) {
         let mut inner = self.inner.lock();
-        inner.queued.extend(signals);
+        inner.queued.extend(signals.into_iter().map(|s| (node, s)));
         if !inner.scheduled {
             if let Some(tsfn) = inner.tsfn.clone() {
                 inner.scheduled = true;
@@ -81,9 +88,27 @@ impl Sink for EventQueue {
     }
 }
 
+/// Where one gossiper's runtime delivers its signals.
+pub struct NodeSink {
+    pub node: u32,
+    hub: Arc<Hub>,
+}
+
+impl NodeSink {
+    pub fn set_keep_alive(&self, k: KeepAliveFn) {
+        self.hub.inner.lock().keep_alive.insert(self.node, k);
+    }
+}
+
+impl Sink for NodeSink {
+    fn deliver(&self, signals: Vec<Signal>) {
+        self.hub.push(self.node, signals);
+    }
+}
+
 pub struct JsBatch {
-    signals: Vec<Signal>,
-    queue: Arc<EventQueue>,
+    signals: Vec<(u32, Signal)>,
+    hub: Arc<Hub>,
 }
 
 fn check(status: sys::napi_status) -> napi::Result<()> {
@@ -97,95 +122,184 @@ fn check(status: sys::napi_status) -> napi::Result<()> {
     }
 }
 
-struct ArrayBuilder {
+fn dec<T>(r: values::Dec<T>) -> napi::Result<T> {
+    r.map_err(|s| check(s).unwrap_err())
+}
+
+/// A JavaScript array filled one element at a time.
+struct JsArray {
     env: sys::napi_env,
     array: sys::napi_value,
     len: u32,
 }
 
-impl ArrayBuilder {
-    fn push(&mut self, v: sys::napi_value) -> napi::Result<()> {
+impl JsArray {
+    fn new(env: sys::napi_env) -> napi::Result<Self> {
+        let mut array = ptr::null_mut();
+        check(unsafe { sys::napi_create_array(env, &mut array) })?;
+        Ok(JsArray { env, array, len: 0 })
+    }
+
+    /// Appends `v`, returning its index.
+    fn push(&mut self, v: sys::napi_value) -> napi::Result<f64> {
         check(unsafe { sys::napi_set_element(self.env, self.array, self.len, v) })?;
         self.len += 1;
+        Ok(f64::from(self.len - 1))
+    }
+}
+
+/// Builds the three parts of a batch.
+struct BatchWriter<'a> {
+    env: sys::napi_env,
+    nums: Vec<f64>,
+    strs: JsArray,
+    known: HashMap<&'a str, f64>,
+    vals: JsArray,
+}
+
+impl<'a> BatchWriter<'a> {
+    fn str(&mut self, s: &'a str) -> napi::Result<()> {
+        let index = match self.known.get(s) {
+            Some(&i) => i,
+            None => {
+                let v = dec(unsafe { values::js_string(self.env, s) })?;
+                let i = self.strs.push(v)?;
+                self.known.insert(s, i);
+                i
+            }
+        };
+        self.nums.push(index);
         Ok(())
     }
 
-    fn num(&mut self, n: u32) -> napi::Result<()> {
-        let mut v = ptr::null_mut();
-        check(unsafe { sys::napi_create_uint32(self.env, n, &mut v) })?;
-        self.push(v)
+    fn record(&mut self, kind: u8, node: u32) {
+        self.nums.push(f64::from(kind));
+        self.nums.push(f64::from(node));
     }
 
-    fn str(&mut self, s: &str) -> napi::Result<()> {
-        let v = unsafe { values::js_string(self.env, s) }.map_err(|s| check(s).unwrap_err())?;
-        self.push(v)
+    fn signal(&mut self, node: u32, signal: &'a Signal) -> napi::Result<()> {
+        match signal {
+            Signal::Core(Event::NewPeer { peer, name, me }) => {
+                self.record(0, node);
+                self.nums.push(f64::from(*peer));
+                self.str(name)?;
+                self.nums.push(if *me { 1.0 } else { 0.0 });
+            }
+            Signal::Core(Event::Update { peer, key, value }) => match values::as_number(value) {
+                Some(n) => {
+                    self.record(9, node);
+                    self.nums.push(f64::from(*peer));
+                    self.str(key)?;
+                    self.nums.push(n);
+                }
+                None => {
+                    self.record(1, node);
+                    self.nums.push(f64::from(*peer));
+                    self.str(key)?;
+                    let v = dec(unsafe { values::decode(self.env, value) })?;
+                    let i = self.vals.push(v)?;
+                    self.nums.push(i);
+                }
+            },
+            Signal::Core(Event::Delete { peer, key }) => {
+                self.record(2, node);
+                self.nums.push(f64::from(*peer));
+                self.str(key)?;
+            }
+            Signal::Core(Event::Alive { peer }) => {
+                self.record(3, node);
+                self.nums.push(f64::from(*peer));
+            }
+            Signal::Core(Event::Failed { peer }) => {
+                self.record(4, node);
+                self.nums.push(f64::from(*peer));
+            }
+            Signal::Core(Event::Removed { peer }) => {
+                self.record(5, node);
+                self.nums.push(f64::from(*peer));
+            }
+            Signal::Started { name } => {
+                self.record(6, node);
+                self.str(name)?;
+            }
+            Signal::StartFailed { message, code } => {
+                self.record(7, node);
+                self.str(message)?;
+                self.str(code)?;
+            }
+            Signal::Stopped => self.record(8, node),
+        }
+        Ok(())
+    }
+
+    fn float64_array(&self) -> napi::Result<sys::napi_value> {
+        let bytes = std::mem::size_of_val(&self.nums[..]);
+        let mut data: *mut std::ffi::c_void = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        check(unsafe { sys::napi_create_arraybuffer(self.env, bytes, &mut data, &mut buffer) })?;
+        if bytes > 0 {
+            // SAFETY: the fresh ArrayBuffer holds exactly `bytes` bytes.
+            unsafe {
+                ptr::copy_nonoverlapping(self.nums.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
+            };
+        }
+        let mut array = ptr::null_mut();
+        check(unsafe {
+            sys::napi_create_typedarray(
+                self.env,
+                sys::TypedarrayType::float64_array,
+                self.nums.len(),
+                buffer,
+                0,
+                &mut array,
+            )
+        })?;
+        Ok(array)
+    }
+}
+
+/// Whether a gossiper stops holding the process open after this signal.
+fn ends_keep_alive(signal: &Signal) -> bool {
+    match signal {
+        Signal::Stopped => true,
+        // not listening: nothing to keep the process alive for
+        // (ERR_GOSSIPER_RUNNING comes from a node that still runs)
+        Signal::StartFailed { code, .. } => code != "ERR_GOSSIPER_RUNNING",
+        _ => false,
     }
 }
 
 impl ToNapiValue for JsBatch {
     unsafe fn to_napi_value(env: sys::napi_env, batch: Self) -> napi::Result<sys::napi_value> {
-        let mut array = ptr::null_mut();
-        check(unsafe { sys::napi_create_array(env, &mut array) })?;
-        let mut b = ArrayBuilder { env, array, len: 0 };
-        let mut stopped = false;
-        for signal in batch.signals {
-            match signal {
-                Signal::Core(Event::NewPeer { peer, name, me }) => {
-                    b.num(0)?;
-                    b.num(peer)?;
-                    b.str(&name)?;
-                    let mut v = ptr::null_mut();
-                    check(unsafe { sys::napi_get_boolean(env, me, &mut v) })?;
-                    b.push(v)?;
-                }
-                Signal::Core(Event::Update { peer, key, value }) => {
-                    b.num(1)?;
-                    b.num(peer)?;
-                    b.str(&key)?;
-                    let v = unsafe { values::decode(env, &value) }
-                        .map_err(|s| check(s).unwrap_err())?;
-                    b.push(v)?;
-                }
-                Signal::Core(Event::Delete { peer, key }) => {
-                    b.num(2)?;
-                    b.num(peer)?;
-                    b.str(&key)?;
-                }
-                Signal::Core(Event::Alive { peer }) => {
-                    b.num(3)?;
-                    b.num(peer)?;
-                }
-                Signal::Core(Event::Failed { peer }) => {
-                    b.num(4)?;
-                    b.num(peer)?;
-                }
-                Signal::Core(Event::Removed { peer }) => {
-                    b.num(5)?;
-                    b.num(peer)?;
-                }
-                Signal::Started { name } => {
-                    b.num(6)?;
-                    b.str(&name)?;
-                }
-                Signal::StartFailed { message, code } => {
-                    b.num(7)?;
-                    b.str(&message)?;
-                    b.str(&code)?;
-                    // not listening: nothing to keep the process alive for
-                    // (ERR_GOSSIPER_RUNNING comes from a node that still runs)
-                    if code != "ERR_GOSSIPER_RUNNING" {
-                        stopped = true;
-                    }
-                }
-                Signal::Stopped => {
-                    b.num(8)?;
-                    stopped = true;
-                }
+        let mut w = BatchWriter {
+            env,
+            nums: Vec::with_capacity(batch.signals.len() * 5),
+            strs: JsArray::new(env)?,
+            known: HashMap::new(),
+            vals: JsArray::new(env)?,
+        };
+        let mut released = Vec::new();
+        for (node, signal) in &batch.signals {
+            w.signal(*node, signal)?;
+            if ends_keep_alive(signal) {
+                released.push(*node);
             }
         }
-        if stopped {
-            batch.queue.release_keep_alive();
+        if !released.is_empty() {
+            let gone: Vec<_> = {
+                let mut inner = batch.hub.inner.lock();
+                released
+                    .iter()
+                    .filter_map(|n| inner.keep_alive.remove(n))
+                    .collect()
+            };
+            drop(gone);
         }
-        Ok(array)
+        let nums = w.float64_array()?;
+        let mut out = JsArray::new(env)?;
+        out.push(nums)?;
+        out.push(w.strs.array)?;
+        out.push(w.vals.array)?;
+        Ok(out.array)
     }
 }

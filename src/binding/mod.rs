@@ -18,7 +18,7 @@ use crate::core::stats::Refusal;
 use crate::core::Config;
 use crate::runtime::{GossipNode, NetConfig, StartOptions};
 use crate::wire::seal::KEY_BYTES;
-use events::{EventQueue, JsBatch};
+use events::{Hub, JsBatch, NodeSink};
 
 /// Options as validated by the JavaScript wrapper (see lib/options.js).
 #[napi(object)]
@@ -143,40 +143,59 @@ fn state_error(e: StateError) -> String {
     format!("RangeError: {e}")
 }
 
+/// The signal hub of one JavaScript realm: every gossiper created with it
+/// delivers its events through one function, `dispatch(batch)`.
+#[napi]
+pub struct NativeHub {
+    hub: Arc<Hub>,
+}
+
+#[napi]
+impl NativeHub {
+    #[napi(constructor)]
+    pub fn new(dispatch: Function<'_, JsBatch, UnknownReturnValue>) -> napi::Result<Self> {
+        let hub = Arc::new(Hub::default());
+        let for_calls = hub.clone();
+        let tsfn = dispatch
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build_callback(move |_ctx| Ok(for_calls.take()))?;
+        hub.set_function(tsfn);
+        Ok(NativeHub { hub })
+    }
+}
+
 #[napi]
 pub struct NativeGossiper {
     node: GossipNode,
-    queue: Arc<EventQueue>,
+    sink: Arc<NodeSink>,
     max_value_depth: usize,
 }
 
 #[napi]
 impl NativeGossiper {
-    /// `on_events` receives every batch of signals (see events.rs).
+    /// Its signals reach the hub's dispatch function under `nodeId`.
     #[napi(constructor)]
-    pub fn new(
-        options: NativeOptions,
-        on_events: Function<'_, JsBatch, UnknownReturnValue>,
-    ) -> napi::Result<Self> {
+    pub fn new(options: NativeOptions, hub: &NativeHub) -> napi::Result<Self> {
         let (config, net) = options.config()?;
         config
             .validate()
             .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
-        let queue = Arc::new(EventQueue::default());
-        let weak_queue = queue.clone();
-        let tsfn = on_events
-            .build_threadsafe_function::<()>()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build_callback(move |_ctx| Ok(weak_queue.take()))?;
-        queue.set_function(tsfn);
+        let sink = hub.hub.sink();
         let max_value_depth = config.max_value_depth;
-        let node = GossipNode::new(config, net, queue.clone());
+        let node = GossipNode::new(config, net, sink.clone());
         Ok(NativeGossiper {
             node,
-            queue,
+            sink,
             max_value_depth,
         })
+    }
+
+    /// The number that tags this gossiper's signals in a batch.
+    #[napi(getter)]
+    pub fn node_id(&self) -> u32 {
+        self.sink.node
     }
 
     /// Starts listening; the outcome arrives as a STARTED or START_FAILED
@@ -195,7 +214,7 @@ impl NativeGossiper {
             .callee_handled::<false>()
             .weak::<false>()
             .build_callback(|_ctx| Ok(()))?;
-        self.queue.set_keep_alive(k);
+        self.sink.set_keep_alive(k);
         self.node.start(StartOptions {
             port: port as u16,
             address,

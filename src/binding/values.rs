@@ -431,6 +431,61 @@ fn be(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
 }
 
+/// A msgpack number as JavaScript sees it: a Number, or a BigInt beyond 2^53.
+enum Scalar {
+    Number(f64),
+    Unsigned(u64),
+    Signed(i64),
+}
+
+/// `raw` is one whole msgpack int or float (marker included).
+fn scalar(raw: &[u8]) -> Scalar {
+    const SAFE: u64 = (1 << 53) - 1;
+    let (m, rest) = (raw[0], &raw[1..]);
+    match m {
+        0x00..=0x7f => Scalar::Number(f64::from(m)),
+        0xe0..=0xff => Scalar::Number(f64::from(m as i8)),
+        0xca => Scalar::Number(f64::from(f32::from_bits(be(rest) as u32))),
+        0xcb => Scalar::Number(f64::from_bits(be(rest))),
+        0xcc..=0xcf => match be(rest) {
+            n if n <= SAFE => Scalar::Number(n as f64),
+            n => Scalar::Unsigned(n),
+        },
+        _ => {
+            let bits = be(rest);
+            let n = match rest.len() {
+                1 => i64::from(bits as u8 as i8),
+                2 => i64::from(bits as u16 as i16),
+                4 => i64::from(bits as u32 as i32),
+                _ => bits as i64,
+            };
+            if n.unsigned_abs() <= SAFE {
+                Scalar::Number(n as f64)
+            } else {
+                Scalar::Signed(n)
+            }
+        }
+    }
+}
+
+/// The value as a JavaScript Number when the bytes are exactly one number
+/// that needs no BigInt: events carry those without creating a JS value.
+pub fn as_number(bytes: &[u8]) -> Option<f64> {
+    let mut r = Reader::new(bytes);
+    match r.peek_kind().ok()? {
+        Kind::Int | Kind::Float => {}
+        _ => return None,
+    }
+    let raw = r.raw().ok()?;
+    if raw.len() != bytes.len() {
+        return None;
+    }
+    match scalar(raw) {
+        Scalar::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
 unsafe fn decode_one(env: sys::napi_env, r: &mut Reader) -> Result<sys::napi_value, DecodeFail> {
     let mut v = ptr::null_mut();
     match r.peek_kind()? {
@@ -442,48 +497,11 @@ unsafe fn decode_one(env: sys::napi_env, r: &mut Reader) -> Result<sys::napi_val
             let b = r.bool()?;
             nst(unsafe { sys::napi_get_boolean(env, b, &mut v) })?;
         }
-        Kind::Int => {
-            let raw = r.raw()?;
-            let (m, rest) = (raw[0], &raw[1..]);
-            const SAFE: u64 = (1 << 53) - 1;
-            match m {
-                0x00..=0x7f => nst(unsafe { sys::napi_create_uint32(env, u32::from(m), &mut v) })?,
-                0xe0..=0xff => {
-                    nst(unsafe { sys::napi_create_int32(env, i32::from(m as i8), &mut v) })?
-                }
-                0xcc..=0xcf => {
-                    let n = be(rest);
-                    if n <= SAFE {
-                        nst(unsafe { sys::napi_create_double(env, n as f64, &mut v) })?;
-                    } else {
-                        nst(unsafe { sys::napi_create_bigint_uint64(env, n, &mut v) })?;
-                    }
-                }
-                _ => {
-                    let bits = be(rest);
-                    let n = match rest.len() {
-                        1 => i64::from(bits as u8 as i8),
-                        2 => i64::from(bits as u16 as i16),
-                        4 => i64::from(bits as u32 as i32),
-                        _ => bits as i64,
-                    };
-                    if n.unsigned_abs() <= SAFE {
-                        nst(unsafe { sys::napi_create_double(env, n as f64, &mut v) })?;
-                    } else {
-                        nst(unsafe { sys::napi_create_bigint_int64(env, n, &mut v) })?;
-                    }
-                }
-            }
-        }
-        Kind::Float => {
-            let raw = r.raw()?;
-            let f = if raw[0] == 0xca {
-                f64::from(f32::from_bits(be(&raw[1..]) as u32))
-            } else {
-                f64::from_bits(be(&raw[1..]))
-            };
-            nst(unsafe { sys::napi_create_double(env, f, &mut v) })?;
-        }
+        Kind::Int | Kind::Float => match scalar(r.raw()?) {
+            Scalar::Number(n) => nst(unsafe { sys::napi_create_double(env, n, &mut v) })?,
+            Scalar::Unsigned(n) => nst(unsafe { sys::napi_create_bigint_uint64(env, n, &mut v) })?,
+            Scalar::Signed(n) => nst(unsafe { sys::napi_create_bigint_int64(env, n, &mut v) })?,
+        },
         Kind::Str => {
             let raw = r.raw()?;
             let head = match raw[0] {
