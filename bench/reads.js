@@ -8,7 +8,9 @@
 //     --repeat 5          measurements per operation; the median is reported (default 5)
 //     --impl both         gossiper | original | both (default both)
 //     --event-seconds 10  length of each event-delivery measurement (default 10)
-//     --no-events         skip the event-delivery benchmark
+//     --no-events         skip the event-delivery benchmarks (steady and burst)
+//     --burst-writers 20  writers of 1000 keys each in the burst (default 20)
+//     --burst-listeners 50  listeners receiving them (default 50)
 //     --base-port 12500   first listening port (runs use disjoint ranges below 32768)
 //     --json FILE         write the results as JSON (default bench/results/reads-<stamp>.json)
 //
@@ -27,6 +29,11 @@
 //    (1 s rounds: the protocol, not delivery, is the limit there), then
 //    gossiper with 10 ms rounds, which pushes the native -> JS event path
 //    towards its ceiling.
+// 3. Event burst (bench/event-burst.js): --burst-writers gossipers holding
+//    1000 keys each, --burst-listeners gossipers joining them at once in the
+//    same process; each listener receives every key. Events/s from the first to the last of those
+//    updates: the native runtime producing and JavaScript consuming at full
+//    speed. gossiper with 100 ms rounds; the original at its fixed 1 s.
 //
 // Exit code: 0 ok, 1 a child failed or timed out, 2 bad arguments.
 
@@ -47,6 +54,11 @@ async function child(kind, impl, basePort, params) {
   process.on('disconnect', () => process.exit(5));
   const Impl = impl === 'gossiper' ? require(ROOT).Gossiper : require('../__test__/support/original').loadOriginal();
   const host = impl === 'gossiper' ? '127.0.0.1' : await require('../__test__/support/original').originalSelfAddress();
+  if (kind === 'burst') {
+    await send({ type: 'result', result: await require('./event-burst').burst(Impl, host, basePort, params) });
+    setTimeout(() => process.exit(0), 200);
+    return;
+  }
   const names = [];
   for (let i = 0; i < PEERS; i++) names.push(`${host}:${basePort + i}`);
   const seeds = names.slice(0, 2);
@@ -209,7 +221,8 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { calls: 1e6, repeat: 5, impl: 'both', eventSeconds: 10, events: true, basePort: 12500, json: null };
+  const o = { calls: 1e6, repeat: 5, impl: 'both', eventSeconds: 10, events: true, basePort: 12500, json: null,
+    burstWriters: 20, burstListeners: 50 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -223,6 +236,8 @@ function parseArgs(argv) {
       case '--impl': o.impl = argv[++i]; break;
       case '--event-seconds': o.eventSeconds = num(); break;
       case '--no-events': o.events = false; break;
+      case '--burst-writers': o.burstWriters = Math.round(num()); break;
+      case '--burst-listeners': o.burstListeners = Math.round(num()); break;
       case '--base-port': o.basePort = num(); break;
       case '--json': o.json = argv[++i]; break;
       case '-h': case '--help': usage(); break;
@@ -230,7 +245,7 @@ function parseArgs(argv) {
     }
   }
   if (!['both', 'gossiper', 'original'].includes(o.impl)) usage('--impl is gossiper, original or both');
-  if (o.basePort + 10 * 20 > 32767) usage('--base-port too high (keep the ports below 32768)');
+  if (o.basePort + 10 * 20 + 2 * (o.burstWriters + o.burstListeners) > 32767) usage('--base-port too high (keep the ports below 32768)');
   return o;
 }
 
@@ -284,7 +299,7 @@ async function parent() {
   const nextPorts = () => { const p = port; port += 20; return p; };
   const out = { date, machine: { cpu: os.cpus()[0] && os.cpus()[0].model, cores: os.cpus().length, node: process.version,
     git: (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim(); } catch (e) { return null; } })() },
-  options: opt, reads: {}, events: [] };
+  options: opt, reads: {}, events: [], bursts: [] };
   let failed = false;
   for (const impl of impls) {
     console.error(`bench:reads: reads, ${impl} (10-peer cluster, waiting for convergence)`);
@@ -322,6 +337,17 @@ async function parent() {
       out.events.push({ ...r, result: res });
     }
   }
+  if (opt.events) {
+    for (const impl of impls) {
+      console.error(`bench:reads: event burst, ${impl}: ${opt.burstListeners} listeners x ${opt.burstWriters} writers x 1000 keys`);
+      const base = port;
+      port += opt.burstWriters + opt.burstListeners;
+      const params = { keys: 1000, writers: opt.burstWriters, listeners: opt.burstListeners, capS: 90, intervalMs: impl === 'gossiper' ? 20 : undefined };
+      const res = await runChild(['burst', impl, String(base), JSON.stringify(params)], 240);
+      if (res.error) { failed = true; console.error(`bench:reads: burst ${impl}: ${res.error}`); }
+      out.bursts.push({ impl, result: res });
+    }
+  }
   out.totalS = (Date.now() - t0) / 1000;
   out.machine.loadAvg = [loadStart, os.loadavg()[0]].map((x) => Math.round(x * 100) / 100);
 
@@ -350,6 +376,17 @@ async function parent() {
       const r = e.result;
       if (r.error) { L.push(`| ${e.label} | error: ${r.error} | | | | | |`); continue; }
       L.push(`| ${e.label} | ${r.writesPerS} | ${r.eventsPerS} | ${r.perListenerPerS} | ${r.cpuPct} | ${r.eventLoopDelayP99Ms} ms | ${r.rssMB} |`);
+    }
+  }
+  if (out.bursts.length) {
+    L.push('');
+    L.push(`| event burst (${opt.burstListeners} listeners join ${opt.burstWriters} writers of 1000 keys, one process) | rounds | update events | first→last event | update events/s | CPU % (from start): all / JS thread / runtime | RSS MB |`);
+    L.push('|---|---|---|---|---|---|---|');
+    for (const b of out.bursts) {
+      const r = b.result;
+      if (r.error) { L.push(`| ${b.impl} | error: ${r.error} | | | | | |`); continue; }
+      const got = r.complete ? `${r.events}` : `${r.events} of ${r.expected} (capped at ${r.sinceStartS.toFixed(0)} s)`;
+      L.push(`| ${b.impl} | ${r.intervalMs} ms | ${got} | ${r.seconds.toFixed(2)} s | ${r.eventsPerS} | ${r.cpuPct} / ${r.cpuByThread['js main'] ?? '—'} / ${r.cpuByThread['gossiper runtime'] ?? '—'} | ${r.rssMB} |`);
     }
   }
   const md = L.join('\n');
