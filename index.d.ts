@@ -25,6 +25,12 @@ export interface GossiperOptions {
   gossipIntervalMs?: number;
   /** Live peers contacted per round. Default 2 (node-gossip: 1). */
   fanout?: number;
+  /**
+   * Push news (a local write; a key, deletion or peer new to this node) at once to `fanout`
+   * random live peers instead of waiting for the next round, at most once per round beyond it.
+   * Default true; false spreads at node-gossip's round pace.
+   */
+  pushOnChange?: boolean;
   /** A peer is reported failed when its phi exceeds this. Default 8 (node-gossip: 8). */
   phiThreshold?: number;
   /** Failure detector model. Default `'normal'`; `'exponential'` is node-gossip's. */

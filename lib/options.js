@@ -11,6 +11,8 @@ const OPTIONS = {
     doc: 'Time between gossip rounds and heartbeats (node-gossip: 1000).' },
   fanout: { kind: 'integer', min: 1, max: 64, default: 2,
     doc: 'Live peers contacted per round (node-gossip: 1).' },
+  pushOnChange: { kind: 'boolean', default: true,
+    doc: 'Push news (a local write; a key, deletion or peer new to this node) at once to `fanout` random live peers instead of waiting for the next round, at most once per round beyond it: a write crosses the cluster in network hops. false: node-gossip\'s round-paced spread.' },
   phiThreshold: { kind: 'number', min: 0.5, max: 1000, default: 8,
     doc: 'A peer is reported failed when its phi exceeds this (node-gossip: 8).' },
   detector: { kind: 'enum', values: ['normal', 'exponential'], default: 'normal',

@@ -47,6 +47,7 @@ pub struct NativeOptions {
     pub max_connections: u32,
     pub keys: Option<Vec<Buffer>>,
     pub observer: bool,
+    pub push_on_change: bool,
 }
 
 /// 32-byte keys, as checked by the wrapper.
@@ -98,6 +99,7 @@ impl NativeOptions {
             connect_timeout_ms: u64::from(self.connect_timeout_ms),
             max_connections: self.max_connections as usize,
             keys: key_array(self.keys.as_deref().unwrap_or(&[]))?,
+            push_on_change: self.push_on_change,
         };
         Ok((config, net))
     }
@@ -248,7 +250,7 @@ impl NativeGossiper {
             }
         };
         self.node
-            .with_core(|core, _| core.set_local(&key, Arc::from(bytes)))
+            .write(|core, _| core.set_local(&key, Arc::from(bytes)))
             .err()
             .map(state_error)
     }
@@ -257,7 +259,7 @@ impl NativeGossiper {
     #[napi]
     pub fn delete_local_state(&self, key: String) -> Option<String> {
         self.node
-            .with_core(|core, now| core.delete_local(&key, now))
+            .write(|core, now| core.delete_local(&key, now))
             .err()
             .map(state_error)
     }

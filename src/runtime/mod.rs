@@ -4,6 +4,7 @@
 //! leave through the `Sink` in the order the core produced them.
 
 mod debug_log;
+mod eager;
 mod exchange;
 mod resolve;
 mod transport;
@@ -55,6 +56,8 @@ pub struct NetConfig {
     /// 32-byte keys; when any is set every message is sealed, the first key
     /// sealing and all of them tried to open.
     pub keys: Vec<[u8; KEY_BYTES]>,
+    /// Push news at once instead of waiting for the next round (see `eager`).
+    pub push_on_change: bool,
 }
 
 impl Default for NetConfig {
@@ -64,6 +67,7 @@ impl Default for NetConfig {
             connect_timeout_ms: 2000,
             max_connections: 256,
             keys: Vec::new(),
+            push_on_change: true,
         }
     }
 }
@@ -104,6 +108,7 @@ pub(crate) struct Shared {
     limits: ConnLimits,
     sealing: parking_lot::RwLock<Option<Sealing>>,
     epoch: Instant,
+    push: eager::Trigger,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -129,6 +134,9 @@ impl Shared {
         let r = f(&mut core, now);
         let events = core.take_events();
         if !events.is_empty() {
+            if self.net.push_on_change && eager::is_news(&events) {
+                self.push.wake();
+            }
             self.sink
                 .deliver(events.into_iter().map(Signal::Core).collect());
         }
@@ -172,6 +180,7 @@ impl GossipNode {
                 limits,
                 sealing,
                 epoch: Instant::now(),
+                push: eager::Trigger::default(),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }
@@ -180,6 +189,16 @@ impl GossipNode {
     /// Runs `f` on the core (local writes, reads for stats).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
         self.shared.with_core(f)
+    }
+
+    /// Runs a local write on the core; a write that succeeded is pushed to
+    /// peers at once when `push_on_change` is on.
+    pub fn write<R, E>(&self, f: impl FnOnce(&mut Node, Millis) -> Result<R, E>) -> Result<R, E> {
+        let r = self.shared.with_core(f);
+        if r.is_ok() && self.shared.net.push_on_change {
+            self.shared.push.wake();
+        }
+        r
     }
 
     /// Replaces the keyring (key rotation): the first key seals from now on,
@@ -263,6 +282,12 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
 
     let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
     let mut tasks = vec![tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()))];
+    if shared.net.push_on_change && !observer {
+        tasks.push(tokio::spawn(eager::push_loop(
+            shared.clone(),
+            exchanges.clone(),
+        )));
+    }
     if let Some(listener) = listener {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
     }
