@@ -16,6 +16,7 @@
 //     --base-port P   peers listen on P..P+N-1 (default 20000; keep below 32768)
 //     --seeds K       number of seed peers (default 2); every peer gets the same seeds
 //     --json          print the result as JSON on stdout (default when not forked)
+//     --options JSON  gossiper only: options for new Gossiper({ port, seeds, ...JSON })
 //
 // Phases: start -> join (every peer lists N live peers) -> spread (one key set
 // on one peer is read back with peerValue on all) -> settle -> steady window
@@ -62,6 +63,7 @@ function parseArgs(argv) {
       case '--base-port': o.basePort = num(); break;
       case '--seeds': o.seeds = num(); break;
       case '--json': o.json = true; break;
+      case '--options': o.gossiperOptions = JSON.parse(argv[++i]); break;
       case '-h': case '--help': usage(); break;
       default:
         if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -248,7 +250,9 @@ function makeCluster(host) {
   for (let i = 0; i < N; i++) {
     const seeds = seedNames.filter((s) => s !== names[i]);
     // Two arguments only: with a third the original names itself ":port".
-    const g = new Impl(opt.basePort + i, seeds);
+    const g = opt.gossiperOptions && opt.impl === 'gossiper'
+      ? new Impl({ port: opt.basePort + i, seeds, ...opt.gossiperOptions })
+      : new Impl(opt.basePort + i, seeds);
     const p = { i, name: names[i], g, rounds: 0 };
     g.on('update', (peer, key, value) => {
       updates++;

@@ -2,7 +2,8 @@
 //! a JavaScript realm shares one `Hub`: signals of all of them queue up here,
 //! and one threadsafe-function call hands JavaScript everything queued so far.
 //! A hundred gossipers exchanging at once cost one wake-up of the JavaScript
-//! thread, not a hundred.
+//! thread, not a hundred; and wake-ups are at least `MIN_GAP` apart, so a
+//! steady trickle of exchanges costs at most a few hundred a second.
 //!
 //! A batch is `[nums, strs, vals]`: `nums` a Float64Array of records
 //! `kind, node, ...fields`, where string fields are indexes into `strs` (keys
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::ToNapiValue;
 use napi::sys;
@@ -34,10 +36,16 @@ use crate::runtime::{Signal, Sink};
 pub type EventsFn = ThreadsafeFunction<(), UnknownReturnValue, JsBatch, napi::Status, false, true>;
 pub type KeepAliveFn = ThreadsafeFunction<(), UnknownReturnValue, (), napi::Status, false, false>;
 
+/// Shortest time between two wake-ups of the JavaScript thread: what is
+/// queued meanwhile goes in the next batch.
+const MIN_GAP: Duration = Duration::from_millis(4);
+
 #[derive(Default)]
 struct Inner {
     queued: Vec<(u32, Signal)>,
     scheduled: bool,
+    /// When JavaScript last took a batch.
+    last_take: Option<Instant>,
     tsfn: Option<Arc<EventsFn>>,
     /// Per started gossiper, a strong threadsafe function: it keeps the Node
     /// process alive like a listening server does. Dropped on the JavaScript
@@ -69,6 +77,7 @@ impl Hub {
     pub fn take(self: &Arc<Self>) -> JsBatch {
         let mut inner = self.inner.lock();
         inner.scheduled = false;
+        inner.last_take = Some(Instant::now());
         JsBatch {
             signals: std::mem::take(&mut inner.queued),
             hub: self.clone(),
@@ -81,8 +90,18 @@ impl Hub {
         if !inner.scheduled {
             if let Some(tsfn) = inner.tsfn.clone() {
                 inner.scheduled = true;
+                let wait = inner
+                    .last_take
+                    .map_or(Duration::ZERO, |t| MIN_GAP.saturating_sub(t.elapsed()));
                 drop(inner);
-                tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                if wait.is_zero() {
+                    tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                } else {
+                    crate::runtime::runtime().spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                    });
+                }
             }
         }
     }
