@@ -74,12 +74,13 @@ impl Transport {
                     return Ok(std::mem::replace(&mut self.buf, rest));
                 }
             }
+            // grow by doubling from 8 KiB: most messages are a few KiB
             let room = self
                 .limits
                 .scan
                 .max_message_bytes
                 .saturating_sub(self.buf.len())
-                .clamp(1, 64 * 1024);
+                .clamp(1, self.buf.len().clamp(8 * 1024, 64 * 1024));
             self.buf.reserve(room);
             let mut limited = (&mut self.stream).take(room as u64);
             let read = tokio::time::timeout_at(deadline, limited.read_buf(&mut self.buf));
