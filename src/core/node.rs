@@ -9,17 +9,21 @@
 //!   `handle_*` methods consume one and produce the next, as bytes.
 //! - `take_events()` drains what the application should hear.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::config::Config;
 use super::event::{Event, PeerId};
-use super::failure_detector::FailureDetector;
+use super::failure_detector::{ring_len, FailureDetector};
 use super::peer_name;
-use super::peer_state::{PeerState, Value};
+use super::peer_state::{heartbeat_key, PeerState, Value};
 use super::stats::{Refusal, Stats};
 use super::time::Millis;
 use crate::wire::message::{self, delta_size, digest_item_size, envelope_size, version_entry_size};
+use crate::wire::write::str_size;
 use crate::wire::{Delta, DigestItem, Ext, Request, Response};
 
 /// The heartbeat key, an ordinary key whose value counts rounds (as node-gossip).
@@ -78,6 +82,10 @@ impl std::fmt::Display for StateError {
     }
 }
 
+/// What a node holds about one peer: 88 bytes, plus its detector's ring in
+/// the node's table of rings and its slot in the name index (the name itself
+/// may be shared, see `Names`). When the peer failed is kept apart, for the
+/// few that are.
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub name: Arc<str>,
@@ -87,9 +95,9 @@ pub struct Peer {
     /// The peer announced it left; it stays failed until it restarts.
     pub left: bool,
     pub seed: bool,
-    pub failed_at: Option<Millis>,
-    /// Local time its state last advanced.
-    pub last_heard: Option<Millis>,
+    /// Its state advanced at least once. Every advance also (re)starts the
+    /// detector's clock at the same moment, which is how `last_heard` is known.
+    heard: bool,
 }
 
 impl Peer {
@@ -103,8 +111,211 @@ impl Peer {
             alive: true,
             left: false,
             seed: false,
-            failed_at: None,
-            last_heard: None,
+            heard: false,
+        }
+    }
+
+    /// Local time its state last advanced.
+    pub fn last_heard(&self) -> Option<Millis> {
+        self.heard.then(|| self.detector.last_started())
+    }
+}
+
+/// Peer names shared by several nodes of one process (the simulator's
+/// thousands): each node that knows a peer holds the same `Arc<str>` instead
+/// of a copy. Names no node holds any more are dropped as the table grows.
+#[derive(Clone, Debug, Default)]
+pub struct Names(Arc<Mutex<NameSet>>);
+
+#[derive(Debug, Default)]
+struct NameSet {
+    names: FxHashSet<Arc<str>>,
+    /// Size after the last clean-up.
+    kept: usize,
+}
+
+impl Names {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shared copy of `name`.
+    pub fn intern(&self, name: &str) -> Arc<str> {
+        let mut set = self.0.lock();
+        if let Some(n) = set.names.get(name) {
+            return n.clone();
+        }
+        if set.names.len() >= 2 * set.kept + 1024 {
+            set.names.retain(|n| Arc::strong_count(n) > 1);
+            set.kept = set.names.len();
+        }
+        let n: Arc<str> = Arc::from(name);
+        set.names.insert(n.clone());
+        n
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Slots of the cache of heartbeat values (see `Node::heartbeat_value`).
+const HEARTBEAT_VALUES: usize = 64;
+
+/// After this many peers in a row whose next delta did not fit, a message is
+/// taken as full: trying the rest of thousands of peers for the last few
+/// bytes costs more than it brings.
+const MAX_MISSES: usize = 64;
+
+/// The hash of a peer name: the key of the node's index, and, by its low
+/// bits, the digest partition the name falls in (see `Node::request`). Other
+/// nodes compute it to tell which partition a digest covers, so it is fixed
+/// here (a word-at-a-time multiply-rotate, finished with MurmurHash3's
+/// 64-bit mixer), never a library's or a process's hasher.
+pub fn name_hash(name: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = name.as_bytes();
+    let mut h = 0x243f_6a88_85a3_08d3 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// `a == b` for names, which are short: compared eight bytes at a time in
+/// place, where `==` calls `memcmp` (a measurable share of a node's time).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let n = a.len();
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        // the last (overlapping) word covers the rest
+        word(a, n - 8) == word(b, n - 8)
+    } else {
+        a == b
+    }
+}
+
+/// `a` and `b` alternately, then what is left of the longer.
+fn interleave<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => {
+                out.extend(x);
+                out.extend(y);
+            }
+        }
+    }
+}
+
+/// Slices of the name space, by the low bits of `name_hash`: a digest too
+/// large for one message lists a run of consecutive slices, in slice order.
+const SLICES: usize = 1024;
+
+fn slice_of(hash: u64) -> usize {
+    hash as usize & (SLICES - 1)
+}
+
+/// A slot's entry in `Node::digest_info`: the low 16 bits of its name's hash
+/// and, above, an upper bound of the bytes its digest entry takes.
+fn digest_info(name: &str) -> u32 {
+    let size = str_size(name) + 2 * 9;
+    ((size as u32) << 16) | (name_hash(name) as u32 & 0xffff)
+}
+
+fn info_size(info: u32) -> usize {
+    (info >> 16) as usize
+}
+
+/// The names a digest covers: the requester knows no other name in them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Covered {
+    /// A complete digest: every name.
+    All,
+    /// Slices `first ..= first + span` (modulo `SLICES`).
+    Slices { first: usize, span: usize },
+}
+
+impl Covered {
+    fn contains(self, hash: u64) -> bool {
+        match self {
+            Covered::All => true,
+            Covered::Slices { first, span } => (slice_of(hash) + SLICES - first) % SLICES <= span,
+        }
+    }
+}
+
+/// What a digest covers. A split digest lists the requester itself, then
+/// the names of a run of slices in slice order; 32 or more names in slice
+/// order are taken for one (a window of names in any other order is
+/// sorted by chance with odds far below 2^-32). Anything else covers
+/// nothing known.
+fn digest_coverage(digest: &[DigestItem], hashes: &[u64], complete: bool) -> Option<Covered> {
+    if complete {
+        return Some(Covered::All);
+    }
+    if digest.len() < 33 {
+        return None;
+    }
+    let first = slice_of(hashes[1]);
+    let mut span = 0;
+    for &h in &hashes[2..] {
+        let at = (slice_of(h) + SLICES - first) % SLICES;
+        if at < span {
+            return None;
+        }
+        span = at;
+    }
+    Some(Covered::Slices { first, span })
+}
+
+/// The value of a heartbeat from `cache`: heartbeats are counters that every
+/// peer advances about once a round, so the peers a node holds carry a few
+/// dozen distinct values between them, and one copy of each serves them all.
+fn heartbeat_value(cache: &mut [Option<Value>; HEARTBEAT_VALUES], bytes: &[u8]) -> Value {
+    let Some(&last) = bytes.last().filter(|_| bytes.len() <= 9) else {
+        return Arc::from(bytes);
+    };
+    let slot = &mut cache[last as usize % HEARTBEAT_VALUES];
+    match slot {
+        Some(v) if **v == *bytes => v.clone(),
+        _ => {
+            let v: Value = Arc::from(bytes);
+            *slot = Some(v.clone());
+            v
         }
     }
 }
@@ -125,12 +336,29 @@ pub struct PeerReport {
 pub struct Node {
     config: Config,
     peers: Vec<Option<Peer>>,
+    /// The detectors' samples: `ring_len` slots per peer slot.
+    rings: Vec<f32>,
+    /// Per slot, its name's partition and digest entry size (`digest_info`);
+    /// 0 for ourselves and empty slots. Read to plan a split digest, and to
+    /// find the peers of a partition, without touching the peers.
+    digest_info: Vec<u32>,
+    /// The slice the next split digest starts at.
+    digest_slice: usize,
+    ring_len: usize,
     free: Vec<PeerId>,
-    index: HashMap<Arc<str>, PeerId>,
+    /// Slots by name (hashed with `name_hash`; the names are the peers').
+    index: HashTable<PeerId>,
+    /// When each failed peer was reported failed, kept only when failed peers
+    /// are removed after a while (`dead_peer_removal_ms`).
+    failed_at: FxHashMap<PeerId, Millis>,
+    /// Where new peers' names come from when shared with other nodes.
+    names: Option<Names>,
+    /// Recent heartbeat values, shared by every peer that holds one of them.
+    heartbeat_values: [Option<Value>; HEARTBEAT_VALUES],
     me: PeerId,
     /// Names forgotten after a long failure, with the version they had then,
     /// so stale gossip about them does not bring them back.
-    removed: HashMap<Arc<str>, (u64, Millis)>,
+    removed: FxHashMap<Arc<str>, (u64, Millis)>,
     rng: fastrand::Rng,
     events: Vec<Event>,
     heartbeat: u64,
@@ -148,13 +376,21 @@ impl Node {
         let mut me = Peer::new(Arc::from(""), 0);
         me.state.generation = generation.max(1);
         me.state.max_version = generation.max(1) - 1;
+        let ring_len = ring_len(&config.detector);
         Node {
             config,
             peers: vec![Some(me)],
+            rings: vec![0.0; ring_len],
+            ring_len,
+            digest_info: vec![0],
+            digest_slice: 0,
             free: Vec::new(),
-            index: HashMap::new(),
+            index: HashTable::new(),
+            failed_at: FxHashMap::default(),
+            names: None,
+            heartbeat_values: std::array::from_fn(|_| None),
             me: 0,
-            removed: HashMap::new(),
+            removed: FxHashMap::default(),
             rng: fastrand::Rng::with_seed(rng_seed),
             events: Vec::new(),
             heartbeat: 0,
@@ -168,6 +404,76 @@ impl Node {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Takes the names of new peers from `names`, shared with other nodes.
+    pub fn share_names(&mut self, names: &Names) {
+        self.names = Some(names.clone());
+    }
+
+    /// Makes room for `peers` peers in all, at once (a simulator that knows
+    /// how many there will be spares the tables' doubling).
+    pub fn reserve_peers(&mut self, peers: usize) {
+        let more = peers.saturating_sub(self.peers.len());
+        self.peers.reserve_exact(more);
+        self.digest_info.reserve_exact(more);
+        self.rings.reserve_exact(more * self.ring_len);
+        let index_more = peers.saturating_sub(self.index.len());
+        let slots = &self.peers;
+        self.index.reserve(index_more, |&id| {
+            name_hash(&slots[id as usize].as_ref().expect("indexed").name)
+        });
+    }
+
+    /// The detector's samples of slot `id`.
+    pub fn ring(&self, id: PeerId) -> &[f32] {
+        let at = id as usize * self.ring_len;
+        &self.rings[at..at + self.ring_len]
+    }
+
+    /// Suspicion level of peer `id` at `now` (0 for ourselves or no peer).
+    pub fn phi(&self, id: PeerId, now: Millis) -> f64 {
+        match self.peer(id) {
+            Some(p) if id != self.me => p.detector.phi(now, &self.config.detector, self.ring(id)),
+            _ => 0.0,
+        }
+    }
+
+    /// Mean inter-arrival time the detector of peer `id` assumes.
+    pub fn detector_mean(&self, id: PeerId) -> Option<f64> {
+        let p = self.peer(id)?;
+        Some(p.detector.mean(&self.config.detector, self.ring(id)))
+    }
+
+    fn index_get_hashed(&self, name: &str, hash: u64) -> Option<PeerId> {
+        let peers = &self.peers;
+        self.index
+            .find(hash, |&id| {
+                peers[id as usize]
+                    .as_ref()
+                    .is_some_and(|p| same_name(&p.name, name))
+            })
+            .copied()
+    }
+
+    /// Indexes slot `id` under its peer's name.
+    fn index_insert(&mut self, id: PeerId) {
+        let peers = &self.peers;
+        let hash = name_hash(&peers[id as usize].as_ref().expect("slot").name);
+        self.index.insert_unique(hash, id, |&i| {
+            name_hash(&peers[i as usize].as_ref().expect("indexed").name)
+        });
+    }
+
+    /// Unindexes `name` (its slot must still hold it); returns the slot.
+    fn index_remove(&mut self, name: &str) -> Option<PeerId> {
+        let peers = &self.peers;
+        let found = self.index.find_entry(name_hash(name), |&id| {
+            peers[id as usize]
+                .as_ref()
+                .is_some_and(|p| same_name(&p.name, name))
+        });
+        found.ok().map(|e| e.remove().0)
     }
 
     pub fn name(&self) -> &Arc<str> {
@@ -195,10 +501,14 @@ impl Node {
     }
 
     pub fn lookup(&self, name: &str) -> Option<PeerId> {
-        if name == &*self.me().name && self.started {
-            return Some(self.me);
-        }
-        self.index.get(name).copied()
+        self.lookup_hashed(name, name_hash(name))
+    }
+
+    /// `lookup` with `name_hash(name)` already known.
+    fn lookup_hashed(&self, name: &str, hash: u64) -> Option<PeerId> {
+        // we are indexed under our name once named, except under ""
+        self.index_get_hashed(name, hash)
+            .or_else(|| (self.started && name == &*self.me().name).then_some(self.me))
     }
 
     pub fn peers(&self) -> impl Iterator<Item = (PeerId, &Peer)> {
@@ -231,15 +541,19 @@ impl Node {
     /// Called again after a stop, the state is kept.
     pub fn start(&mut self, name: &str, seeds: &[String], now: Millis) {
         if &*self.me().name != name {
-            let name: Arc<str> = Arc::from(name);
-            if let Some(other) = self.index.remove(&name) {
+            if let Some(other) = self.index_remove(name) {
                 // someone gossiped about our address before we took it
                 self.peers[other as usize] = None;
+                self.digest_info[other as usize] = 0;
+                self.failed_at.remove(&other);
                 self.free.push(other);
             }
-            let old = std::mem::replace(&mut self.me_mut().name, name.clone());
-            self.index.remove(&old);
-            self.index.insert(name, self.me);
+            let old = self.me().name.clone();
+            self.index_remove(&old);
+            self.me_mut().name = self.new_name(name);
+            if !name.is_empty() {
+                self.index_insert(self.me);
+            }
         }
         if self.me().state.value(LEFT_KEY).is_some() {
             // back after a leave: a new incarnation without the leave marker,
@@ -289,7 +603,7 @@ impl Node {
             .put(HEARTBEAT_KEY, Some(value.clone()), version, 0);
         self.emit(Event::Update {
             peer: self.me,
-            key: Arc::from(HEARTBEAT_KEY),
+            key: heartbeat_key().clone(),
             value,
         });
     }
@@ -315,21 +629,30 @@ impl Node {
     }
 
     fn check_liveness(&mut self, now: Millis) {
-        let threshold = self.config.detector.phi_threshold;
+        let cfg = &self.config.detector;
+        let removal = self.config.dead_peer_removal_ms.is_some();
+        let w = self.ring_len;
         let mut changes = Vec::new();
-        for (i, slot) in self.peers.iter_mut().enumerate() {
+        for ((i, slot), ring) in self
+            .peers
+            .iter_mut()
+            .enumerate()
+            .zip(self.rings.chunks_exact(w))
+        {
             let Some(p) = slot else { continue };
             if i as PeerId == self.me || p.left {
                 continue;
             }
-            let phi = p.detector.phi(now, &self.config.detector);
-            if p.alive && phi > threshold {
+            let suspected = p.detector.suspected(now, cfg, ring);
+            if p.alive && suspected {
                 p.alive = false;
-                p.failed_at = Some(now);
+                if removal {
+                    self.failed_at.insert(i as PeerId, now);
+                }
                 changes.push(Event::Failed { peer: i as PeerId });
-            } else if !p.alive && phi <= threshold {
+            } else if !p.alive && !suspected {
                 p.alive = true;
-                p.failed_at = None;
+                self.failed_at.remove(&(i as PeerId));
                 changes.push(Event::Alive { peer: i as PeerId });
             }
         }
@@ -348,16 +671,20 @@ impl Node {
         let Some(after) = self.config.dead_peer_removal_ms else {
             return;
         };
-        let expired: Vec<PeerId> = self
-            .peers()
-            .filter(|(id, p)| {
-                *id != self.me && p.failed_at.is_some_and(|t| now.saturating_sub(t) >= after)
-            })
-            .map(|(id, _)| id)
+        let mut expired: Vec<PeerId> = self
+            .failed_at
+            .iter()
+            .filter(|&(&id, &t)| id != self.me && now.saturating_sub(t) >= after)
+            .map(|(&id, _)| id)
             .collect();
+        expired.sort_unstable();
         for id in expired {
+            self.failed_at.remove(&id);
+            if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
+                self.index_remove(&name);
+            }
+            self.digest_info[id as usize] = 0;
             if let Some(p) = self.peers[id as usize].take() {
-                self.index.remove(&p.name);
                 self.removed
                     .insert(p.name.clone(), (p.state.max_version, now));
                 self.free.push(id);
@@ -538,25 +865,37 @@ impl Node {
             }
         }
         self.removed.remove(name);
-        let name: Arc<str> = Arc::from(name);
+        let name = self.new_name(name);
+        let info = digest_info(&name);
         let peer = Peer::new(name.clone(), now);
         let id = match self.free.pop() {
             Some(id) => {
                 self.peers[id as usize] = Some(peer);
+                self.digest_info[id as usize] = info;
                 id
             }
             None => {
                 self.peers.push(Some(peer));
+                self.digest_info.push(info);
+                self.rings.resize(self.peers.len() * self.ring_len, 0.0);
                 (self.peers.len() - 1) as PeerId
             }
         };
-        self.index.insert(name.clone(), id);
+        self.index_insert(id);
         self.emit(Event::NewPeer {
             peer: id,
             name,
             me: false,
         });
         Some(id)
+    }
+
+    /// Our copy of a peer's name: the shared one, or a new one.
+    fn new_name(&self, name: &str) -> Arc<str> {
+        match &self.names {
+            Some(names) => names.intern(name),
+            None => Arc::from(name),
+        }
     }
 
     /// A newer incarnation of the peer exists: what it wrote before is gone.
@@ -608,26 +947,68 @@ impl Node {
 
     // ---- the exchange -----------------------------------------------------
 
-    /// REQUEST: our digest, every peer we know with its highest version, in a
-    /// rotating window when it does not all fit.
+    /// REQUEST: our digest, every peer we know with its highest version.
+    ///
+    /// When it does not all fit, the peers are split by the low bits of their
+    /// names' hashes into the fewest (a power of two) partitions that each
+    /// fit, and each REQUEST lists ourselves and one partition, in turn: every
+    /// peer is named once every so many requests, and the peer that answers
+    /// can tell from the names which partition it got (`digest_partition`),
+    /// so that every peer of that partition missing from the digest is one
+    /// the requester does not know, which it sends first.
     pub fn request(&mut self) -> Vec<u8> {
-        let ext = self.ext(false);
+        let observer = self.config.observer;
+        let mine_size = {
+            let me = self.me();
+            digest_item_size(&DigestItem {
+                peer: &me.name,
+                version: me.state.max_version,
+                generation: me.state.generation,
+            })
+        };
         let mut budget = self
             .config
             .max_outgoing_message_bytes
-            .saturating_sub(envelope_size(&ext));
+            .saturating_sub(envelope_size(&self.ext(false)));
+        // an observer never names itself, so nobody learns of it
+        if !observer {
+            budget = budget.saturating_sub(mine_size);
+        }
+        let bound: usize = self.digest_info.iter().map(|&i| info_size(i)).sum();
+        let slots_listed = (bound > budget).then(|| self.next_slices(budget));
+        let ext = self.ext(false);
         let slots = self.peers.len();
         let mut items: Vec<DigestItem> = Vec::new();
-        let me = self.me();
-        let mine = DigestItem {
-            peer: &me.name,
-            version: me.state.max_version,
-            generation: me.state.generation,
-        };
-        // an observer never names itself, so nobody learns of it
-        if !self.config.observer {
-            budget = budget.saturating_sub(digest_item_size(&mine));
-            items.push(mine);
+        if !observer {
+            let me = self.me();
+            items.push(DigestItem {
+                peer: &me.name,
+                version: me.state.max_version,
+                generation: me.state.generation,
+            });
+        }
+        if let Some(listed) = slots_listed {
+            for i in listed {
+                let Some(p) = &self.peers[i] else { continue };
+                let item = DigestItem {
+                    peer: &p.name,
+                    version: p.state.max_version,
+                    generation: p.state.generation,
+                };
+                let size = digest_item_size(&item);
+                if size > budget {
+                    break; // only when one slice alone is too large
+                }
+                budget -= size;
+                items.push(item);
+            }
+            let ext = Ext {
+                complete: false,
+                ..ext
+            };
+            let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
+            message::encode_request(&mut out, &items, &ext);
+            return out;
         }
         let start = self.digest_cursor % slots.max(1);
         let mut taken = 0;
@@ -660,6 +1041,38 @@ impl Node {
         out
     }
 
+    /// The slots the next split digest lists: the names of as many
+    /// consecutive slices as fit in `budget` bytes, from where the last one
+    /// ended, in slice order.
+    fn next_slices(&mut self, budget: usize) -> Vec<usize> {
+        let mut sums = vec![0usize; SLICES];
+        for &info in &self.digest_info {
+            sums[info as usize & (SLICES - 1)] += info_size(info);
+        }
+        let start = self.digest_slice % SLICES;
+        let (mut count, mut used) = (0, 0);
+        while count < SLICES {
+            let size = sums[(start + count) % SLICES];
+            if used + size > budget {
+                break;
+            }
+            used += size;
+            count += 1;
+        }
+        let count = count.max(1);
+        self.digest_slice = (start + count) % SLICES;
+        let mut listed: Vec<(usize, usize)> = self
+            .digest_info
+            .iter()
+            .enumerate()
+            .filter(|&(_, &info)| info != 0)
+            .map(|(i, &info)| ((info as usize % SLICES + SLICES - start) % SLICES, i))
+            .filter(|&(at, _)| at < count)
+            .collect();
+        listed.sort_unstable();
+        listed.into_iter().map(|(_, i)| i).collect()
+    }
+
     /// Answers a REQUEST with FIRST_RESPONSE: deltas for peers we know
     /// better, requests for peers they know better, and — for v1 peers —
     /// state of peers their digest did not name (fast join).
@@ -670,9 +1083,10 @@ impl Node {
         let v1 = req.ext.is_v1();
         let mut mentioned = vec![false; self.peers.len()];
         let mut wants: Vec<(PeerId, u64)> = Vec::new();
-        let mut requests: Vec<(PeerId, u64)> = Vec::new();
-        for item in &req.digest {
-            let id = match self.lookup(item.peer) {
+        let mut requests: Vec<(PeerId, u64, u64)> = Vec::new();
+        let hashes: Vec<u64> = req.digest.iter().map(|i| name_hash(i.peer)).collect();
+        for (item, &hash) in req.digest.iter().zip(&hashes) {
+            let id = match self.lookup_hashed(item.peer, hash) {
                 Some(id) => id,
                 None => {
                     if let Some(id) = self.register(item.peer, item.version, now) {
@@ -680,7 +1094,7 @@ impl Node {
                             mentioned.resize(id as usize + 1, false);
                         }
                         mentioned[id as usize] = true;
-                        requests.push((id, 0));
+                        requests.push((id, 0, item.version));
                     }
                     continue;
                 }
@@ -709,37 +1123,70 @@ impl Node {
             if ours > item.version {
                 wants.push((id, item.version));
             } else if ours < item.version && id != self.me {
-                requests.push((id, ours));
+                requests.push((id, ours, item.version));
             }
         }
         self.sort_deltas_first(&mut wants);
-        if v1 {
-            // peers the requester did not name, in a rotating order
-            let n = self.peers.len();
-            let start = self.missing_cursor % n.max(1);
-            for step in 0..n {
-                let i = (start + step) % n;
-                if self.peers[i].is_some() && !mentioned.get(i).copied().unwrap_or(false) {
-                    wants.push((i as PeerId, 0));
-                }
-            }
-            self.missing_cursor = start + 1;
+        self.sort_stalest_first(&mut requests, |&(_, ours, theirs)| {
+            theirs.saturating_sub(ours)
+        });
+        let requests: Vec<(PeerId, u64)> =
+            requests.iter().map(|&(id, ours, _)| (id, ours)).collect();
+        if !v1 {
+            let ext = self.ext(false);
+            return Ok(self.build_response(Some(&requests), wants.into_iter(), v1, ext));
         }
+        // Peers the requester did not name: those of the partition its digest
+        // covers (all, for a complete digest) it does not know, and their
+        // state goes out alongside what it named; the others it may know,
+        // and their state fills what room is left, in a rotating order.
+        let n = self.peers.len();
+        let unnamed = |i: usize| !mentioned.get(i).copied().unwrap_or(false);
+        let covered = digest_coverage(&req.digest, &hashes, req.ext.complete);
+        let me_hash = name_hash(&self.me().name);
+        let slot_hash = |i: usize| {
+            if i == self.me as usize {
+                me_hash
+            } else {
+                u64::from(self.digest_info[i] & 0xffff)
+            }
+        };
+        let occupied = |i: usize| i == self.me as usize || self.digest_info[i] != 0;
+        let in_partition = |i: usize| covered.is_some_and(|c| c.contains(slot_hash(i)));
+        let mut unknown: Vec<(PeerId, u64)> = (0..n)
+            .filter(|&i| occupied(i) && unnamed(i) && in_partition(i))
+            .map(|i| (i as PeerId, 0))
+            .collect();
+        self.rng.shuffle(&mut unknown);
+        let wants = interleave(unknown, wants);
+        let start = self.missing_cursor % n.max(1);
+        let reached = std::cell::Cell::new(0);
+        let rest = (0..n)
+            .inspect(|step| reached.set(step + 1))
+            .map(|step| (start + step) % n)
+            .filter(|&i| occupied(i) && unnamed(i) && !in_partition(i))
+            .map(|i| (i as PeerId, 0));
         let ext = self.ext(false);
-        Ok(self.build_response(Some(&requests), &wants, v1, ext))
+        let out = self.build_response(Some(&requests), wants.into_iter().chain(rest), v1, ext);
+        self.missing_cursor = start + reached.get();
+        Ok(out)
     }
 
-    /// node-gossip sends the peers with the most deltas first; ties are broken
-    /// at random so that under a tight budget no peer is always last.
+    /// node-gossip sends the peers with the most deltas first. Among peers
+    /// with as many, the ones the other side holds the oldest version of go
+    /// first (for peers that only beat, the most stale heartbeats), then at
+    /// random: under a tight budget, a peer left out grows older and comes
+    /// first later, so none is always last.
     fn sort_deltas_first(&mut self, wants: &mut [(PeerId, u64)]) {
         self.rng.shuffle(wants);
-        let mut counted: Vec<(usize, (PeerId, u64))> = wants
+        let mut counted: Vec<((usize, u64), (PeerId, u64))> = wants
             .iter()
             .map(|&(id, after)| {
-                (
-                    self.peer(id).map_or(0, |p| p.state.count_after(after)),
-                    (id, after),
-                )
+                let key = self.peer(id).map_or((0, 0), |p| {
+                    let behind = p.state.max_version.saturating_sub(after);
+                    (p.state.count_after(after), behind)
+                });
+                (key, (id, after))
             })
             .collect();
         counted.sort_by_key(|c| std::cmp::Reverse(c.0));
@@ -748,13 +1195,21 @@ impl Node {
         }
     }
 
+    /// Orders what we ask for, or what we were asked for, most versions
+    /// behind first (ties at random), so that when it does not all fit the
+    /// stalest state goes first: `behind` gives each entry's gap.
+    fn sort_stalest_first<T>(&mut self, list: &mut [T], behind: impl Fn(&T) -> u64) {
+        self.rng.shuffle(list);
+        list.sort_by_key(|t| std::cmp::Reverse(behind(t)));
+    }
+
     /// Fills a response up to the outgoing budget: requests first (they are
     /// small and let the other side catch us up), then whole or partial
     /// version-ordered runs of deltas, peer by peer.
     fn build_response(
         &self,
         requests: Option<&[(PeerId, u64)]>,
-        wants: &[(PeerId, u64)],
+        wants: impl Iterator<Item = (PeerId, u64)>,
         v1: bool,
         ext: Ext,
     ) -> Vec<u8> {
@@ -774,11 +1229,12 @@ impl Node {
                 request_entries.push((&p.name, version));
             }
         }
-        let mut updates: Vec<Delta> = Vec::new();
+        let mut updates: Vec<Delta> = Vec::with_capacity((budget / 40).min(4096));
         let mut generations: Vec<(&str, u64)> = Vec::new();
-        'peers: for &(id, after) in wants {
+        let mut misses = 0;
+        'peers: for (id, after) in wants {
             let Some(p) = self.peer(id) else { continue };
-            if budget < 16 {
+            if budget < 16 || misses >= MAX_MISSES {
                 break;
             }
             let mut sent_any = false;
@@ -796,11 +1252,10 @@ impl Node {
                 };
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
-                    if sent_any {
-                        continue 'peers;
-                    }
+                    misses += usize::from(!sent_any);
                     continue 'peers;
                 }
+                misses = 0;
                 budget -= size;
                 if !sent_any && gen_size > 0 {
                     generations.push((&p.name, p.state.generation));
@@ -826,14 +1281,22 @@ impl Node {
             return Err(Refusal::WrongCluster);
         }
         self.apply(resp, now);
-        let wants: Vec<(PeerId, u64)> = resp
+        let mut wants: Vec<(PeerId, u64)> = resp
             .requests
             .iter()
             .filter_map(|(name, version)| self.lookup(name).map(|id| (id, *version)))
             .collect();
+        let ours = |&(id, after): &(PeerId, u64)| {
+            self.peer(id)
+                .map_or(0, |p| p.state.max_version.saturating_sub(after))
+        };
+        let mut keyed: Vec<(u64, (PeerId, u64))> = wants.iter().map(|w| (ours(w), *w)).collect();
+        self.sort_stalest_first(&mut keyed, |k| k.0);
+        wants.clear();
+        wants.extend(keyed.into_iter().map(|(_, w)| w));
         let v1 = resp.ext.is_v1();
         let ext = self.ext(false);
-        Ok(self.build_response(None, &wants, v1, ext))
+        Ok(self.build_response(None, wants.into_iter(), v1, ext))
     }
 
     /// At the receiver: applies SECOND_RESPONSE; the exchange is over.
@@ -856,36 +1319,63 @@ impl Node {
         // keys of old incarnations; reported deleted after the updates, unless
         // the new incarnation set them again in this same message
         let mut dropped: Vec<(PeerId, Arc<str>)> = Vec::new();
-        // a generation is believed only with updates of that incarnation
-        let mut newest: HashMap<&str, u64> = HashMap::new();
-        for d in &resp.updates {
-            let v = newest.entry(d.peer).or_insert(0);
-            *v = (*v).max(d.version);
+        // a generation is believed only with updates of that incarnation;
+        // with each peer's newest version, its slot once looked up
+        let mut newest: FxHashMap<&str, (u64, Option<PeerId>)> = FxHashMap::default();
+        newest.reserve(resp.generations.len());
+        // a peer's deltas come in runs: one map update per run
+        let mut run: Option<(&str, u64)> = None;
+        for d in resp.updates.iter().map(Some).chain([None]) {
+            match (&mut run, d) {
+                (Some((name, v)), Some(d)) if same_name(name, d.peer) => *v = (*v).max(d.version),
+                _ => {
+                    if let Some((name, v)) = run.take() {
+                        let max = &mut newest.entry(name).or_insert((0, None)).0;
+                        *max = (*max).max(v);
+                    }
+                    run = d.map(|d| (d.peer, d.version));
+                }
+            }
         }
-        let plausible = |name: &str, g: u64| newest.get(name).is_some_and(|&v| v >= g);
-        for &(name, generation) in resp.generations.iter().filter(|&&(n, g)| plausible(n, g)) {
+        for &(name, generation) in &resp.generations {
+            let Some((version, _)) = newest.get(name).copied() else {
+                continue;
+            };
+            if version < generation {
+                continue;
+            }
             if let Some(id) = self.lookup(name) {
+                if let Some(e) = newest.get_mut(name) {
+                    e.1 = Some(id);
+                }
                 let keys = self.drop_old_incarnation(id, generation);
                 dropped.extend(keys.into_iter().map(|k| (id, k)));
             }
         }
+        let plausible = |name: &str, g: u64| newest.get(name).is_some_and(|&(v, _)| v >= g);
         let mut advanced: Vec<PeerId> = Vec::new();
         let from_old_peer = !resp.ext.is_v1();
         let mut held_back: Vec<PeerId> = Vec::new();
-        let mut new_peer_gens: Option<HashMap<&str, u64>> = None;
+        let mut new_peer_gens: Option<FxHashMap<&str, u64>> = None;
+        // the slot of the previous delta's peer: the next is usually the same
+        let mut last: Option<(&str, PeerId)> = None;
         for d in &resp.updates {
-            if d.peer == &*me_name {
+            if same_name(d.peer, &me_name) {
                 self.stats.updates_about_self += 1;
                 continue;
             }
-            let id = match self.lookup(d.peer) {
+            let same = last
+                .filter(|&(name, _)| same_name(name, d.peer))
+                .map(|(_, id)| id);
+            let known = || newest.get(d.peer).and_then(|&(_, id)| id);
+            let id = match same.or_else(known).or_else(|| self.lookup(d.peer)) {
                 Some(id) => id,
                 None => {
                     // judged by the newest version of the peer in the message:
                     // by this delta's, a peer removed at version v came back at
                     // its first delta above v, with the ones before it skipped
                     // for good
-                    let version = newest.get(d.peer).copied().unwrap_or(d.version);
+                    let version = newest.get(d.peer).map_or(d.version, |&(v, _)| v);
                     let Some(id) = self.register(d.peer, version, now) else {
                         continue;
                     };
@@ -894,7 +1384,7 @@ impl Node {
                         resp.generations
                             .iter()
                             .copied()
-                            .collect::<HashMap<&str, u64>>()
+                            .collect::<FxHashMap<&str, u64>>()
                     });
                     if let Some(&g) = gens.get(d.peer).filter(|&&g| plausible(d.peer, g)) {
                         self.observe_generation(id, g);
@@ -902,6 +1392,7 @@ impl Node {
                     id
                 }
             };
+            last = Some((d.peer, id));
             // An old node-gossip relay forwards a gossiper peer's deletion as a
             // plain nil, indistinguishable from a null value. Take nothing more
             // of that peer from this message; its own (or any gossiper peer's)
@@ -920,12 +1411,16 @@ impl Node {
         }
         advanced.sort_unstable();
         advanced.dedup();
+        let cfg = &self.config.detector;
+        let w = self.ring_len;
         for id in advanced {
-            let cfg = self.config.detector.clone();
-            let Some(p) = self.peer_mut(id) else { continue };
-            p.last_heard = Some(now);
+            let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            p.heard = true;
             if p.alive {
-                p.detector.arrival(now, &cfg);
+                let at = id as usize * w;
+                p.detector.arrival(now, cfg, &mut self.rings[at..at + w]);
             } else {
                 // do not let the silence of a failure skew its statistics
                 p.detector.restart_at(Some(now));
@@ -973,21 +1468,27 @@ impl Node {
             self.stats.updates_refused += 1;
             return true;
         }
-        let value: Option<Value> = d.value.map(Arc::from);
-        let previous = p.state.put(d.key, value.clone(), d.version, now);
+        let value: Option<Value> = match d.value {
+            Some(bytes) if d.key == HEARTBEAT_KEY => {
+                Some(heartbeat_value(&mut self.heartbeat_values, bytes))
+            }
+            v => v.map(Arc::from),
+        };
+        let (key, previous) = p.state.put_shared(d.key, value.clone(), d.version, now);
         self.stats.updates_applied += 1;
         let event = if d.key == LEFT_KEY {
             let newly_left = value.is_some() && !p.left;
             p.left |= value.is_some();
             if newly_left && p.alive {
                 p.alive = false;
-                p.failed_at = Some(now);
+                if self.config.dead_peer_removal_ms.is_some() {
+                    self.failed_at.insert(id, now);
+                }
                 Some(Event::Failed { peer: id })
             } else {
                 None
             }
         } else {
-            let key = p.state.key_arc(d.key);
             match value {
                 Some(value) => Some(Event::Update {
                     peer: id,
@@ -1014,12 +1515,8 @@ impl Node {
                 name: p.name.clone(),
                 alive: id == self.me || p.alive,
                 left: p.left,
-                phi: if id == self.me {
-                    0.0
-                } else {
-                    p.detector.phi(now, &self.config.detector)
-                },
-                last_heard_ms_ago: p.last_heard.map(|t| now.saturating_sub(t)),
+                phi: self.phi(id, now),
+                last_heard_ms_ago: p.last_heard().map(|t| now.saturating_sub(t)),
                 keys: p.state.live_keys(),
                 max_version: p.state.max_version,
                 generation: p.state.generation,

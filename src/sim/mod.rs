@@ -38,7 +38,10 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use crate::core::node::{StateError, HEARTBEAT_KEY, LEFT_KEY};
+use rustc_hash::FxHashMap;
+
+use crate::core::node::Peer;
+use crate::core::node::{Names, StateError, HEARTBEAT_KEY, LEFT_KEY};
 use crate::core::peer_state::Value;
 use crate::core::stats::Refusal;
 use crate::core::time::Millis;
@@ -66,6 +69,10 @@ pub struct SimConfig {
     pub loss: f64,
     /// One-way latency of a message, uniform in `min..=max`.
     pub latency_ms: (Millis, Millis),
+    /// Keep the log of membership events (`membership_log`); the counts are
+    /// kept either way. Off for very large runs, where a detector that flaps
+    /// would log millions.
+    pub log_membership: bool,
 }
 
 impl SimConfig {
@@ -80,6 +87,7 @@ impl SimConfig {
             start_spread_ms: 1000,
             loss: 0.0,
             latency_ms: (1, 10),
+            log_membership: true,
         }
     }
 }
@@ -278,6 +286,11 @@ impl Ord for Scheduled {
 pub struct Sim {
     cfg: SimConfig,
     nodes: Vec<SimNode>,
+    /// Peer names, shared by all the nodes' tables.
+    names: Names,
+    /// Node index by the address of its shared name, to read a node's peer
+    /// table in one pass instead of a look-up per node.
+    by_name_ptr: FxHashMap<usize, u32>,
     index: HashMap<Arc<str>, u32>,
     seeds: Vec<String>,
     /// Partition group of each node; messages only flow within a group.
@@ -318,6 +331,10 @@ pub fn msgpack_uint(n: u64) -> Vec<u8> {
     out
 }
 
+fn name_ptr(name: &Arc<str>) -> usize {
+    Arc::as_ptr(name) as *const u8 as usize
+}
+
 fn read_uint(bytes: &[u8]) -> Option<u64> {
     rmp::decode::read_int(&mut &bytes[..]).ok()
 }
@@ -331,6 +348,8 @@ impl Sim {
         let seeds: Vec<String> = (0..cfg.seeds.min(cfg.nodes)).map(node_name).collect();
         let mut sim = Sim {
             nodes: Vec::with_capacity(cfg.nodes),
+            names: Names::new(),
+            by_name_ptr: FxHashMap::default(),
             index: HashMap::with_capacity(cfg.nodes),
             seeds,
             group: vec![0; cfg.nodes],
@@ -345,9 +364,10 @@ impl Sim {
             cfg,
         };
         for i in 0..sim.cfg.nodes {
-            let name: Arc<str> = Arc::from(node_name(i));
-            let node = Node::new(sim.cfg.config.clone(), GENERATION_BASE, rng.u64(..));
+            let name: Arc<str> = sim.names.intern(&node_name(i));
+            let node = sim.new_node(sim.cfg.config.clone(), GENERATION_BASE, rng.u64(..));
             sim.index.insert(name.clone(), i as u32);
+            sim.by_name_ptr.insert(name_ptr(&name), i as u32);
             sim.nodes.push(SimNode {
                 node,
                 name,
@@ -368,6 +388,14 @@ impl Sim {
             );
         }
         sim
+    }
+
+    /// A node that shares the simulator's names and has room for every node.
+    fn new_node(&self, config: Config, generation: u64, seed: u64) -> Node {
+        let mut node = Node::new(config, generation, seed);
+        node.share_names(&self.names);
+        node.reserve_peers(self.cfg.nodes);
+        node
     }
 
     // ---- clock -------------------------------------------------------------
@@ -537,8 +565,9 @@ impl Sim {
     /// below the last life's versions plays a clock that went back).
     pub fn restart_with(&mut self, i: usize, config: Config, generation: u64) {
         let seed = self.rng.u64(..);
+        let node = self.new_node(config, generation, seed);
         let n = &mut self.nodes[i];
-        n.node = Node::new(config, generation, seed);
+        n.node = node;
         n.incarnation += 1;
         n.status = Status::Pending;
         n.left = false;
@@ -743,7 +772,9 @@ impl Sim {
                 Event::Failed { peer } => {
                     counts.failed += 1;
                     let subject = self.subject(i, peer);
-                    if let Some(s) = subject {
+                    // only a node that removes failed peers reports `Removed`
+                    let removes = self.nodes[i].node.config().dead_peer_removal_ms.is_some();
+                    if let Some(s) = subject.filter(|_| removes) {
                         self.failed_ids.insert((i as u32, peer), s as u32);
                     }
                     let false_alarm = subject.is_some_and(|s| {
@@ -774,7 +805,8 @@ impl Sim {
 
     fn subject(&self, observer: usize, peer: PeerId) -> Option<usize> {
         let p = self.nodes[observer].node.peer(peer)?;
-        self.index.get(&p.name).map(|&j| j as usize)
+        let j = self.by_name_ptr.get(&name_ptr(&p.name));
+        j.or_else(|| self.index.get(&p.name)).map(|&j| j as usize)
     }
 
     fn log_membership(
@@ -784,6 +816,9 @@ impl Sim {
         kind: MembershipKind,
         false_alarm: bool,
     ) {
+        if !self.cfg.log_membership {
+            return;
+        }
         self.log.push(Membership {
             time: self.now,
             observer,
@@ -874,11 +909,37 @@ impl Sim {
         node.peer(id).map(|p| p.alive)
     }
 
+    /// The peers node `i` holds that are nodes of the simulation, with their
+    /// node index (its own slot included).
+    fn held(&self, i: usize) -> impl Iterator<Item = (usize, &Peer)> {
+        self.nodes[i].node.peers().filter_map(|(_, p)| {
+            let j = self
+                .by_name_ptr
+                .get(&name_ptr(&p.name))
+                .copied()
+                .or_else(|| {
+                    // a name that is not the shared copy (a node driven by hand)
+                    self.index.get(&p.name).copied()
+                })?;
+            Some((j as usize, p))
+        })
+    }
+
+    fn up_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.status == Status::Up).count()
+    }
+
+    /// How many nodes other than `i` that are up `i` holds and `f` accepts.
+    fn count_held(&self, i: usize, mut f: impl FnMut(usize, &Peer) -> bool) -> usize {
+        self.held(i)
+            .filter(|&(j, p)| j != i && self.is_up(j) && f(j, p))
+            .count()
+    }
+
     /// Node `i` knows every other node that is up.
     pub fn knows_all(&self, i: usize) -> bool {
-        let node = &self.nodes[i].node;
-        (0..self.nodes.len())
-            .all(|j| j == i || !self.is_up(j) || node.lookup(&self.nodes[j].name).is_some())
+        let others = self.up_count() - usize::from(self.is_up(i));
+        self.count_held(i, |_, _| true) == others
     }
 
     /// Some node has not started yet: the cluster cannot have formed.
@@ -898,11 +959,10 @@ impl Sim {
         if self.starting() {
             return false;
         }
-        let up = self.up();
-        up.iter().all(|&i| {
-            up.iter()
-                .all(|&j| i == j || self.sees_alive(i, j) == Some(true))
-        })
+        let others = self.up_count().saturating_sub(1);
+        self.up()
+            .into_iter()
+            .all(|i| self.count_held(i, |_, p| p.alive) == others)
     }
 
     /// Every up node other than `j` holds `j` as failed (or has forgotten it).
@@ -944,33 +1004,26 @@ impl Sim {
         if self.starting() {
             return false;
         }
-        let up = self.up();
         type Keys<'a> = Vec<(&'a Arc<str>, &'a Value, u64)>;
-        let owners: Vec<(usize, Keys)> = up
-            .iter()
-            .map(|&j| {
-                let state = self.nodes[j].node.local_state();
-                let keys = state
-                    .deltas_after(0)
-                    .filter(|(k, _)| &***k != HEARTBEAT_KEY)
-                    .filter_map(|(k, e)| e.value.as_ref().map(|v| (k, v, e.version)))
-                    .collect();
-                (j, keys)
+        let owners: Vec<Option<Keys>> = (0..self.nodes.len())
+            .map(|j| {
+                self.is_up(j).then(|| {
+                    let state = self.nodes[j].node.local_state();
+                    state
+                        .deltas_after(0)
+                        .filter(|(k, _)| &***k != HEARTBEAT_KEY)
+                        .filter_map(|(k, e)| e.value.as_ref().map(|v| (k, v, e.version)))
+                        .collect()
+                })
             })
             .collect();
-        up.iter().all(|&i| {
-            let node = &self.nodes[i].node;
-            owners.iter().all(|(j, keys)| {
-                if i == *j {
-                    return true;
-                }
-                let owner = self.nodes[*j].node.local_state();
-                let Some(view) = node
-                    .lookup(&self.nodes[*j].name)
-                    .and_then(|id| node.peer(id))
-                else {
+        let others = self.up_count().saturating_sub(1);
+        self.up().into_iter().all(|i| {
+            let matching = self.count_held(i, |j, view| {
+                let Some(keys) = &owners[j] else {
                     return false;
                 };
+                let owner = self.nodes[j].node.local_state();
                 let view = &view.state;
                 view.generation == owner.generation
                     && view.live_keys() == owner.live_keys()
@@ -980,7 +1033,36 @@ impl Sim {
                         view.get(k)
                             .is_some_and(|e| e.version == *version && e.value.as_ref() == Some(*v))
                     })
+            });
+            matching == others
+        })
+    }
+
+    /// Each node's own heartbeat count now (0 for one never started).
+    pub fn heartbeats(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                n.node
+                    .local_state()
+                    .value(HEARTBEAT_KEY)
+                    .and_then(|v| read_uint(v))
+                    .unwrap_or(0)
             })
+            .collect()
+    }
+
+    /// Every up node holds, of every other up node, a heartbeat at least as
+    /// recent as `beats` (taken by `heartbeats()`): the heartbeats that were
+    /// the latest then have reached everyone (or been overtaken).
+    pub fn heartbeats_reached(&self, beats: &[u64]) -> bool {
+        let others = self.up_count().saturating_sub(1);
+        self.up().into_iter().all(|i| {
+            let fresh = self.count_held(i, |j, p| {
+                let seen = p.state.value(HEARTBEAT_KEY).and_then(|v| read_uint(v));
+                seen.unwrap_or(0) >= beats[j]
+            });
+            fresh == others
         })
     }
 
@@ -988,32 +1070,28 @@ impl Sim {
     /// behind their owners': (max, mean) over all ordered pairs. A pair where
     /// the observer holds no heartbeat counts as the owner's whole count.
     pub fn heartbeat_lag(&self) -> (u64, f64) {
+        let beat = |state: &crate::core::peer_state::PeerState| {
+            state
+                .value(HEARTBEAT_KEY)
+                .and_then(|v| read_uint(v))
+                .unwrap_or(0)
+        };
         let up = self.up();
-        let beats: Vec<u64> = up
-            .iter()
-            .map(|&j| {
-                self.nodes[j]
-                    .node
-                    .local_state()
-                    .value(HEARTBEAT_KEY)
-                    .and_then(|v| read_uint(v))
-                    .unwrap_or(0)
-            })
+        let beats: Vec<u64> = (0..self.nodes.len())
+            .map(|j| beat(self.nodes[j].node.local_state()))
             .collect();
         let (mut max, mut sum, mut pairs) = (0u64, 0u64, 0u64);
+        let mut seen = vec![0u64; self.nodes.len()];
         for &i in &up {
-            let node = &self.nodes[i].node;
-            for (jj, &j) in up.iter().enumerate() {
+            seen.iter_mut().for_each(|s| *s = 0);
+            for (j, p) in self.held(i) {
+                seen[j] = beat(&p.state);
+            }
+            for &j in &up {
                 if i == j {
                     continue;
                 }
-                let seen = node
-                    .lookup(&self.nodes[j].name)
-                    .and_then(|id| node.peer(id))
-                    .and_then(|p| p.state.value(HEARTBEAT_KEY))
-                    .and_then(|v| read_uint(v))
-                    .unwrap_or(0);
-                let lag = beats[jj].saturating_sub(seen);
+                let lag = beats[j].saturating_sub(seen[j]);
                 max = max.max(lag);
                 sum += lag;
                 pairs += 1;
