@@ -413,6 +413,9 @@ test('values over maxValueBytes, keys over maxKeysPerPeer, state over maxPeerSta
   c.send({ type: 2, updates: Array.from({ length: 40 }, (_, i) => [B, `key${i}`, i, i + 1]) });
   await c.closed();
   await waitFor(() => stat() >= before + 40 - LIMITS.maxKeysPerPeer, { message: 'keys beyond maxKeysPerPeer refused' });
+  // stats() is read from the native side at once; the mirror follows with the next event batch
+  await waitFor(() => T.peerKeys(B).length === LIMITS.maxKeysPerPeer, { message: () => `${LIMITS.maxKeysPerPeer} keys of B, got ${T.peerKeys(B).length}` });
+  await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(T.peerKeys(B).length, LIMITS.maxKeysPerPeer);
   assert.equal(T.peerValue(B, 'key39'), undefined);
 

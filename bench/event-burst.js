@@ -58,7 +58,7 @@ async function burst(Impl, host, basePort, params) {
   if (capped) last = process.hrtime.bigint();
   const cpu = process.cpuUsage(c0);
   const threads = threadCpu(th0, threadTicks(), Number(last - t0) / 1e6);
-  const seconds = Number(last - first) / 1e9;
+  const seconds = events === 0 ? null : Number(last - first) / 1e9;
   const wall = Number(last - t0) / 1e9;
   for (const g of [...writers, ...gs]) { try { g.stop(); } catch (e) { /* ignore */ } }
   return {
@@ -71,7 +71,7 @@ async function burst(Impl, host, basePort, params) {
     complete: !capped,
     seconds,
     sinceStartS: wall,
-    eventsPerS: Math.round(events / seconds),
+    eventsPerS: events === 0 ? 0 : Math.round(events / seconds),
     cpuPct: Math.round(((cpu.user + cpu.system) / 1e3 / (wall * 1e3)) * 1000) / 10,
     cpuByThread: threads,
     rssMB: Math.round(process.memoryUsage().rss / 104857.6) / 10,

@@ -386,7 +386,7 @@ async function parent() {
       const r = b.result;
       if (r.error) { L.push(`| ${b.impl} | error: ${r.error} | | | | | |`); continue; }
       const got = r.complete ? `${r.events}` : `${r.events} of ${r.expected} (capped at ${r.sinceStartS.toFixed(0)} s)`;
-      L.push(`| ${b.impl} | ${r.intervalMs} ms | ${got} | ${r.seconds.toFixed(2)} s | ${r.eventsPerS} | ${r.cpuPct} / ${r.cpuByThread['js main'] ?? '—'} / ${r.cpuByThread['gossiper runtime'] ?? '—'} | ${r.rssMB} |`);
+      L.push(`| ${b.impl} | ${r.intervalMs} ms | ${got} | ${r.seconds === null ? '—' : `${r.seconds.toFixed(2)} s`} | ${r.eventsPerS} | ${r.cpuPct} / ${r.cpuByThread['js main'] ?? '—'} / ${r.cpuByThread['gossiper runtime'] ?? '—'} | ${r.rssMB} |`);
     }
   }
   const md = L.join('\n');

@@ -314,13 +314,16 @@ function float64Bytes(v) {
 const running = new Set();
 
 /**
- * Starts a gossiper on 127.0.0.1:port with `options`, recording its
+ * Starts a gossiper on 127.0.0.1:port with `options` (100 ms rounds, no push
+ * on change by default), recording its
  * 'error', 'update', 'new_peer', 'peer_alive', 'peer_failed' events in
  * `g.recorded`. Resolves once it listens.
  */
 async function startGossiper(port, options = {}) {
   const { Gossiper } = require('../..');
-  const g = new Gossiper({ port, address: HOST, gossipIntervalMs: 100, ...options });
+  // No push on change: these tests script the exchanges one round at a
+  // time, and a pushed exchange would come in between (options may enable it).
+  const g = new Gossiper({ port, address: HOST, gossipIntervalMs: 100, pushOnChange: false, ...options });
   g.recorded = { error: [], update: [], new_peer: [], peer_alive: [], peer_failed: [], delete: [] };
   g.on('error', (e) => g.recorded.error.push(e));
   g.on('update', (p, k, v) => g.recorded.update.push([p, k, v]));
