@@ -17,8 +17,8 @@
 // sim::tests::big_cluster_converges -- --ignored --nocapture` with SIM_NODES=N
 // (CARGO_TARGET_DIR is passed through; SIM_WINDOW overrides the detector's
 // samples per peer, 4 by default in these runs). The 10 000-node run needs
-// about 12 GB of memory and ~10-15 minutes on one core; a size the machine
-// has no memory for is refused by the test itself.
+// about 12 GB of memory and ~25 minutes on one core (18 to converge); a
+// size the machine has no memory for is refused by the test itself.
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');

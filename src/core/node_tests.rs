@@ -855,6 +855,12 @@ fn messages_stay_within_the_budget_and_every_peer_is_served() {
 }
 
 #[test]
+fn a_peer_is_small() {
+    // what a node pays per peer it knows, besides its ring and index slot
+    assert!(std::mem::size_of::<Option<Peer>>() <= 88);
+}
+
+#[test]
 fn names_compare_and_hash_as_specified() {
     for (a, b) in [
         ("", ""),

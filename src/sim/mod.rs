@@ -30,9 +30,11 @@
 //! println!("{t:?} {:?} {:?}", sim.total_counts(), sim.metrics().max_message);
 //! ```
 //!
-//! Cost: every node holds every other, about 1 kB per (node, peer) pair in
-//! the core, so N nodes need about N² kB (1000 nodes: 1 GB; 10 000: ~100 GB),
-//! and a round costs O(N · digest) hash look-ups.
+//! Cost: every node holds every other, about 100 bytes per (node, peer) pair
+//! in the core plus 4 per detector sample (names are shared by all nodes,
+//! see `Names`), so N nodes need about N² · 120 bytes with 4 samples per
+//! peer (10 000 nodes: 12 GB; the default window of 100 samples adds 400
+//! bytes a pair), and a round costs O(N · digest) hash look-ups.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
