@@ -17,7 +17,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{exchange, Shared};
+use super::{requests_for, spawn_exchanges, Shared};
 use crate::core::{Event, Node};
 
 /// Wakes a node's push task.
@@ -88,18 +88,9 @@ pub(super) async fn push_loop(
         }
         budget -= 1.0;
         let requests = shared.with_core(|core, _| {
-            push_targets(core, &mut rng)
-                .into_iter()
-                .map(|t| (t, core.request()))
-                .collect::<Vec<_>>()
+            let targets = push_targets(core, &mut rng);
+            requests_for(core, targets)
         });
-        {
-            let mut set = exchanges.lock();
-            while set.try_join_next().is_some() {}
-            for (target, request) in requests {
-                let shared = shared.clone();
-                set.spawn(async move { exchange::initiate(&shared, &target, request).await });
-            }
-        }
+        spawn_exchanges(&shared, &mut exchanges.lock(), requests);
     }
 }

@@ -352,17 +352,27 @@ async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::Join
         timer.tick().await;
         let requests = shared.with_core(|core, now| {
             let targets = core.tick(now);
-            targets
-                .into_iter()
-                .map(|t| (t, core.request()))
-                .collect::<Vec<_>>()
+            requests_for(core, targets)
         });
-        let mut set = exchanges.lock();
-        while set.try_join_next().is_some() {}
-        for (target, request) in requests {
-            let shared = shared.clone();
-            set.spawn(async move { exchange::initiate(&shared, &target, request).await });
-        }
+        spawn_exchanges(&shared, &mut exchanges.lock(), requests);
+    }
+}
+
+/// One REQUEST per target, all built under the same lock.
+fn requests_for(core: &mut Node, targets: Vec<Arc<str>>) -> Vec<(Arc<str>, Vec<u8>)> {
+    targets.into_iter().map(|t| (t, core.request())).collect()
+}
+
+/// Starts one exchange per request in `set`, first reaping finished ones.
+fn spawn_exchanges(
+    shared: &Arc<Shared>,
+    set: &mut tokio::task::JoinSet<()>,
+    requests: Vec<(Arc<str>, Vec<u8>)>,
+) {
+    while set.try_join_next().is_some() {}
+    for (target, request) in requests {
+        let shared = shared.clone();
+        set.spawn(async move { exchange::initiate(&shared, &target, request).await });
     }
 }
 
@@ -370,16 +380,10 @@ async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::Join
 async fn announce_leave(shared: &Arc<Shared>) {
     let requests = shared.with_core(|core, _| {
         let targets = core.leave();
-        targets
-            .into_iter()
-            .map(|t| (t, core.request()))
-            .collect::<Vec<_>>()
+        requests_for(core, targets)
     });
     let mut set = tokio::task::JoinSet::new();
-    for (target, request) in requests {
-        let shared = shared.clone();
-        set.spawn(async move { exchange::initiate(&shared, &target, request).await });
-    }
+    spawn_exchanges(shared, &mut set, requests);
     let wait = Duration::from_millis(shared.net.read_timeout_ms.min(2000));
     let _ = tokio::time::timeout(wait, async { while set.join_next().await.is_some() {} }).await;
 }
