@@ -3,7 +3,7 @@
 //! and one threadsafe-function call hands JavaScript everything queued so far.
 //! A hundred gossipers exchanging at once cost one wake-up of the JavaScript
 //! thread, not a hundred; and wake-ups are at least `MIN_GAP` apart, so a
-//! steady trickle of exchanges costs at most a few hundred a second.
+//! steady trickle of exchanges costs at most about sixty a second.
 //!
 //! A batch is `[nums, strs, vals]`: `nums` a Float64Array of records
 //! `kind, node, ...fields`, where string fields are indexes into `strs` (keys
@@ -37,8 +37,10 @@ pub type EventsFn = ThreadsafeFunction<(), UnknownReturnValue, JsBatch, napi::St
 pub type KeepAliveFn = ThreadsafeFunction<(), UnknownReturnValue, (), napi::Status, false, false>;
 
 /// Shortest time between two wake-ups of the JavaScript thread: what is
-/// queued meanwhile goes in the next batch.
-const MIN_GAP: Duration = Duration::from_millis(4);
+/// queued meanwhile goes in the next batch. 16 ms (a display frame) is
+/// nothing beside a gossip round, and a wake-up costs the JavaScript thread
+/// tens of microseconds whatever it carries.
+const MIN_GAP: Duration = Duration::from_millis(16);
 
 #[derive(Default)]
 struct Inner {

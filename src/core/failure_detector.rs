@@ -199,7 +199,10 @@ impl FailureDetector {
         };
         if config.model == DetectorModel::Normal && config.phi_threshold >= NORMAL_PHI_AT_MEAN {
             let elapsed = now.saturating_sub(last) as f64;
-            if elapsed <= self.mean(config, ring).max(1.0) + config.acceptable_pause_ms {
+            // The mean is at least 1 ms: most checks stop here, before the sums.
+            if elapsed <= 1.0 + config.acceptable_pause_ms
+                || elapsed <= self.mean(config, ring).max(1.0) + config.acceptable_pause_ms
+            {
                 return false;
             }
         }

@@ -362,12 +362,18 @@ pub struct Node {
     rng: fastrand::Rng,
     events: Vec<Event>,
     heartbeat: u64,
-    last_tick: Option<Millis>,
+    /// The last liveness check, to notice a stall of our own.
+    last_check: Option<Millis>,
+    /// No peer is judged before this moment (one round after our own stall).
+    judge_from: Millis,
     digest_cursor: usize,
     missing_cursor: usize,
     started: bool,
     pub stats: Stats,
 }
+
+/// Liveness checks per gossip round (see `Node::liveness_check_interval`).
+pub const LIVENESS_CHECKS_PER_ROUND: Millis = 4;
 
 impl Node {
     /// A node whose first write will carry version `generation` (seed it from
@@ -394,7 +400,8 @@ impl Node {
             rng: fastrand::Rng::with_seed(rng_seed),
             events: Vec::new(),
             heartbeat: 0,
-            last_tick: None,
+            last_check: None,
+            judge_from: 0,
             digest_cursor: 0,
             missing_cursor: 0,
             started: false,
@@ -583,13 +590,13 @@ impl Node {
                 }
             }
         }
-        self.last_tick = Some(now);
+        self.last_check = Some(now);
         self.beat();
     }
 
     pub fn stop(&mut self) {
         self.started = false;
-        self.last_tick = None;
+        self.last_check = None;
     }
 
     fn beat(&mut self) {
@@ -611,24 +618,39 @@ impl Node {
     /// One gossip round: heartbeat, liveness, clean-up. Returns the peers to
     /// start an exchange with.
     pub fn tick(&mut self, now: Millis) -> Vec<Arc<str>> {
-        let stalled = self
-            .last_tick
-            .is_some_and(|last| now.saturating_sub(last) > 3 * self.config.gossip_interval_ms);
-        self.last_tick = Some(now);
         self.stats.rounds += 1;
         self.beat();
-        // After a stall of our own (suspended process, overloaded machine) the
-        // silence is ours, not the peers': judge liveness next round.
-        if !stalled {
-            self.check_liveness(now);
-        }
+        self.check_liveness(now);
         self.remove_long_dead(now);
         self.collect_tombstones(now);
         let targets = self.choose_targets();
         self.names(&targets)
     }
 
-    fn check_liveness(&mut self, now: Millis) {
+    /// Time between liveness checks: a round's tick checks, and the runtime
+    /// (`runtime::liveness`) checks this often in between, so that a peer is
+    /// reported within a fraction of a round of its detector's verdict.
+    pub fn liveness_check_interval(&self) -> Millis {
+        (self.config.gossip_interval_ms / LIVENESS_CHECKS_PER_ROUND).max(1)
+    }
+
+    /// Reports peers whose detector's verdict changed (`Failed`, `Alive`).
+    pub fn check_liveness(&mut self, now: Millis) {
+        if !self.started {
+            return;
+        }
+        // After a stall of our own (suspended process, overloaded machine) the
+        // silence is ours, not the peers': judge them again a round later.
+        let stalled = self
+            .last_check
+            .is_some_and(|last| now.saturating_sub(last) > 3 * self.config.gossip_interval_ms);
+        self.last_check = Some(now);
+        if stalled {
+            self.judge_from = now + self.config.gossip_interval_ms;
+        }
+        if now < self.judge_from {
+            return;
+        }
         let cfg = &self.config.detector;
         let removal = self.config.dead_peer_removal_ms.is_some();
         let w = self.ring_len;

@@ -681,6 +681,56 @@ fn leave_is_reported_failed_on_the_next_exchange() {
     assert!(!view(&b, A).left);
 }
 
+/// The moment `b` reports a silent `a` failed when it is judged every `step` ms.
+fn failure_reported_at(step: Millis) -> Millis {
+    let mut a = node(A, 1_000, 0);
+    let mut b = node(B, 5_000, 0);
+    let mut now = gossip(&mut a, &mut b, 0, 20);
+    events(&mut b);
+    loop {
+        now += step;
+        if now % 1000 == 0 {
+            b.tick(now);
+        } else {
+            b.check_liveness(now);
+        }
+        if has(&events(&mut b), "failed", A) {
+            return now;
+        }
+        assert!(now < 60_000, "never reported");
+    }
+}
+
+#[test]
+fn liveness_checks_between_rounds_report_a_failure_sooner() {
+    let every = node(B, 5_000, 0).liveness_check_interval();
+    assert_eq!(every, 1000 / LIVENESS_CHECKS_PER_ROUND);
+    let by_ticks = failure_reported_at(1000);
+    let by_checks = failure_reported_at(every);
+    // the verdict falls between two ticks: checks see it within `every`
+    assert!(by_checks < by_ticks, "{by_checks} vs {by_ticks}");
+    assert!(by_ticks - by_checks < 1000);
+}
+
+#[test]
+fn after_a_stall_of_our_own_peers_are_judged_a_round_later() {
+    let mut a = node(A, 1_000, 0);
+    let mut b = node(B, 5_000, 0);
+    let now = gossip(&mut a, &mut b, 0, 20);
+    b.check_liveness(now + 250);
+    events(&mut b);
+    // b was suspended for 30 s: a's silence is b's own
+    let back = now + 30_000;
+    b.check_liveness(back);
+    b.check_liveness(back + 250);
+    b.tick(back + 500);
+    assert!(events(&mut b).iter().all(|(k, _)| k != "failed"));
+    assert!(view(&b, A).alive);
+    // a round later a still says nothing: now it is judged
+    b.check_liveness(back + 1000);
+    assert!(has(&events(&mut b), "failed", A));
+}
+
 // ---- dead peer removal ----------------------------------------------------------------
 
 #[test]

@@ -1,4 +1,5 @@
-//! The node runtime on tokio: one listener and one gossip timer per node,
+//! The node runtime on tokio: one listener and one gossip timer per node
+//! (and one liveness sweep for all of them),
 //! one task per exchange, all on a single runtime shared by every node of the
 //! process. The core is behind a mutex held only while it computes; events
 //! leave through the `Sink` in the order the core produced them.
@@ -6,6 +7,7 @@
 mod debug_log;
 mod eager;
 mod exchange;
+mod liveness;
 mod resolve;
 mod transport;
 
@@ -249,6 +251,7 @@ impl GossipNode {
                     let _ = t.await;
                 }
                 r.exchanges.lock().abort_all();
+                liveness::unwatch(&shared);
                 shared.core.lock().stop();
             }
             shared.sink.deliver(vec![Signal::Stopped]);
@@ -282,6 +285,8 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
 
     let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
     let mut tasks = vec![tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()))];
+    let check_every = shared.core.lock().liveness_check_interval();
+    liveness::watch(shared, Duration::from_millis(check_every));
     if shared.net.push_on_change && !observer {
         tasks.push(tokio::spawn(eager::push_loop(
             shared.clone(),
@@ -344,9 +349,12 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
+/// Rounds at a random phase: nodes started together (a process running many,
+/// a fleet restarted at once) would otherwise exchange all at the same
+/// instant, and news would travel one hop a round instead of several.
 async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>) {
     let interval = Duration::from_millis(shared.core.lock().config().gossip_interval_ms.max(1));
-    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut timer = tokio::time::interval_at(first_round(interval), interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         timer.tick().await;
@@ -356,6 +364,28 @@ async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::Join
         });
         spawn_exchanges(&shared, &mut exchanges.lock(), requests);
     }
+}
+
+/// Phases per round: a node's rounds start on one of `PHASES` points of a
+/// grid shared by the process, so nodes in one process wake up together in
+/// groups rather than one by one (a wake-up costs more than a small round),
+/// while news still moves up to `PHASES` hops a round.
+const PHASES: u32 = 8;
+
+/// When a node's first round starts: at a random phase of the process's grid,
+/// within one round from now.
+fn first_round(interval: Duration) -> tokio::time::Instant {
+    static GRID: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let grid = *GRID.get_or_init(tokio::time::Instant::now);
+    let slot = interval / PHASES;
+    let now = tokio::time::Instant::now();
+    if slot.is_zero() {
+        return now + interval;
+    }
+    // the next grid point, then a random whole number of slots on
+    let slot_ns = slot.as_nanos();
+    let to_next = slot_ns - now.duration_since(grid).as_nanos() % slot_ns;
+    now + Duration::from_nanos(to_next as u64) + slot * fastrand::u32(0..PHASES)
 }
 
 /// One REQUEST per target, all built under the same lock.

@@ -75,6 +75,10 @@ pub struct SimConfig {
     /// kept either way. Off for very large runs, where a detector that flaps
     /// would log millions.
     pub log_membership: bool,
+    /// Check liveness between rounds, as the runtime does
+    /// (`Node::liveness_check_interval`). Off for very large runs, where
+    /// every check scans every peer.
+    pub liveness_checks: bool,
 }
 
 impl SimConfig {
@@ -90,6 +94,7 @@ impl SimConfig {
             loss: 0.0,
             latency_ms: (1, 10),
             log_membership: true,
+            liveness_checks: true,
         }
     }
 }
@@ -257,6 +262,7 @@ struct Msg {
 enum Action {
     Start { node: u32, inc: u32 },
     Tick { node: u32, inc: u32 },
+    Check { node: u32, inc: u32 },
     Stop { node: u32, inc: u32 },
     Deliver(Msg),
 }
@@ -451,6 +457,7 @@ impl Sim {
         match s.action {
             Action::Start { node, inc } => self.on_start(node as usize, inc),
             Action::Tick { node, inc } => self.on_tick(node as usize, inc),
+            Action::Check { node, inc } => self.on_check(node as usize, inc),
             Action::Stop { node, inc } => {
                 let n = &mut self.nodes[node as usize];
                 if n.incarnation == inc && n.status == Status::Leaving {
@@ -513,14 +520,7 @@ impl Sim {
         let name = n.name.clone();
         n.node.start(&name, &self.seeds, now);
         self.drain(i);
-        let at = now + self.interval();
-        self.schedule(
-            at,
-            Action::Tick {
-                node: i as u32,
-                inc,
-            },
-        );
+        self.schedule_round(i, inc);
     }
 
     fn on_tick(&mut self, i: usize, inc: u32) {
@@ -534,14 +534,30 @@ impl Sim {
         for target in targets {
             self.open(i, &target);
         }
-        let at = now + self.interval();
-        self.schedule(
-            at,
-            Action::Tick {
-                node: i as u32,
-                inc,
-            },
-        );
+        self.schedule_round(i, inc);
+    }
+
+    /// Schedules node `i`'s next tick, and its liveness checks until then.
+    fn schedule_round(&mut self, i: usize, inc: u32) {
+        let (now, interval) = (self.now, self.interval());
+        let node = i as u32;
+        if self.cfg.liveness_checks {
+            let every = self.nodes[i].node.liveness_check_interval();
+            for at in (now + every..now + interval).step_by(every as usize) {
+                self.schedule(at, Action::Check { node, inc });
+            }
+        }
+        self.schedule(now + interval, Action::Tick { node, inc });
+    }
+
+    fn on_check(&mut self, i: usize, inc: u32) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        if n.incarnation != inc || n.status != Status::Up {
+            return;
+        }
+        n.node.check_liveness(now);
+        self.drain(i);
     }
 
     /// Kills node `i`: it stops at once, messages to and from it are lost.

@@ -538,12 +538,14 @@ fn rss() -> Option<(u64, u64)> {
 
 /// The configuration of the large runs: the defaults (64 KiB messages,
 /// fanout 2, 1 s rounds), with `BIG_WINDOW` detector samples per peer
-/// (`SIM_WINDOW` to change it) and no membership log.
+/// (`SIM_WINDOW` to change it), no membership log, and liveness checked
+/// once a round (at each tick) rather than four times.
 fn big_config(n: usize) -> SimConfig {
     let mut cfg = SimConfig::new(n, 10);
     let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<usize>().ok());
     cfg.config.detector.window = env("SIM_WINDOW").unwrap_or(BIG_WINDOW);
     cfg.log_membership = false;
+    cfg.liveness_checks = false;
     cfg
 }
 
