@@ -689,7 +689,7 @@ fn failure_reported_at(step: Millis) -> Millis {
     events(&mut b);
     loop {
         now += step;
-        if now % 1000 == 0 {
+        if now.is_multiple_of(1000) {
             b.tick(now);
         } else {
             b.check_liveness(now);
