@@ -101,6 +101,15 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// This peer's line in a digest.
+    fn digest_item(&self) -> DigestItem<'_> {
+        DigestItem {
+            peer: &self.name,
+            version: self.state.max_version,
+            generation: self.state.generation,
+        }
+    }
+
     fn new(name: Arc<str>, now: Millis) -> Self {
         let mut detector = FailureDetector::new();
         detector.expect_from(now);
@@ -982,11 +991,7 @@ impl Node {
         let observer = self.config.observer;
         let mine_size = {
             let me = self.me();
-            digest_item_size(&DigestItem {
-                peer: &me.name,
-                version: me.state.max_version,
-                generation: me.state.generation,
-            })
+            digest_item_size(&me.digest_item())
         };
         let mut budget = self
             .config
@@ -1003,20 +1008,12 @@ impl Node {
         let mut items: Vec<DigestItem> = Vec::new();
         if !observer {
             let me = self.me();
-            items.push(DigestItem {
-                peer: &me.name,
-                version: me.state.max_version,
-                generation: me.state.generation,
-            });
+            items.push(me.digest_item());
         }
         if let Some(listed) = slots_listed {
             for i in listed {
                 let Some(p) = &self.peers[i] else { continue };
-                let item = DigestItem {
-                    peer: &p.name,
-                    version: p.state.max_version,
-                    generation: p.state.generation,
-                };
+                let item = p.digest_item();
                 let size = digest_item_size(&item);
                 if size > budget {
                     break; // only when one slice alone is too large
@@ -1041,11 +1038,7 @@ impl Node {
             if i as PeerId == self.me {
                 continue;
             }
-            let item = DigestItem {
-                peer: &p.name,
-                version: p.state.max_version,
-                generation: p.state.generation,
-            };
+            let item = p.digest_item();
             let size = digest_item_size(&item);
             if size > budget {
                 complete = false;
