@@ -12,9 +12,9 @@
 const { threadTicks, threadCpu } = require('./thread-cpu');
 
 async function burst(Impl, host, basePort, params) {
-  const { keys, writers: nWriters, listeners, intervalMs } = params;
-  const make = (port, seeds) => (intervalMs
-    ? new Impl({ port, seeds, address: host, gossipIntervalMs: intervalMs })
+  const { keys, writers: nWriters, listeners, intervalMs, options } = params;
+  const make = (port, seeds) => (intervalMs || options
+    ? new Impl({ port, seeds, address: host, ...(intervalMs ? { gossipIntervalMs: intervalMs } : {}), ...options })
     : new Impl(port, seeds, host));
   const start = (g) => new Promise((ok, fail) => g.start((err) => (err ? fail(err) : ok())));
   const writerNames = new Set();

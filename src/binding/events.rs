@@ -28,6 +28,7 @@ use napi::sys;
 use napi::threadsafe_function::UnknownReturnValue;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use super::values;
 use crate::core::Event;
@@ -174,7 +175,7 @@ struct BatchWriter<'a> {
     env: sys::napi_env,
     nums: Vec<f64>,
     strs: JsArray,
-    known: HashMap<&'a str, f64>,
+    known: FxHashMap<&'a str, f64>,
     vals: JsArray,
 }
 
@@ -296,7 +297,7 @@ impl ToNapiValue for JsBatch {
             env,
             nums: Vec::with_capacity(batch.signals.len() * 5),
             strs: JsArray::new(env)?,
-            known: HashMap::new(),
+            known: FxHashMap::default(),
             vals: JsArray::new(env)?,
         };
         let mut released = Vec::new();

@@ -95,10 +95,13 @@ struct Slot {
     deleted_at: Millis,
 }
 
+/// Many keys: entries in version order, so that deltas are read straight
+/// from the tree (the hot path: every exchange reads deltas), and an index
+/// from key to version for look-ups by key.
 #[derive(Clone, Debug, Default)]
 struct Large {
-    entries: HashMap<Arc<str>, (Entry, Millis), FxBuildHasher>,
-    by_version: BTreeMap<u64, Arc<str>>,
+    by_version: BTreeMap<u64, Slot>,
+    index: HashMap<Arc<str>, u64, FxBuildHasher>,
 }
 
 fn entry_bytes(key: &str, value: &Option<Value>) -> usize {
@@ -109,7 +112,7 @@ impl Keys {
     fn len(&self) -> usize {
         match self {
             Keys::Small(v) => v.len(),
-            Keys::Large(l) => l.entries.len(),
+            Keys::Large(l) => l.index.len(),
         }
     }
 
@@ -119,7 +122,10 @@ impl Keys {
                 .iter()
                 .find(|s| &*s.key == key)
                 .map(|s| (&s.key, &s.entry)),
-            Keys::Large(l) => l.entries.get_key_value(key).map(|(k, (e, _))| (k, e)),
+            Keys::Large(l) => {
+                let s = l.by_version.get(l.index.get(key)?)?;
+                Some((&s.key, &s.entry))
+            }
         }
     }
 
@@ -132,9 +138,8 @@ impl Keys {
                 Some((s.key, s.entry))
             }
             Keys::Large(l) => {
-                let (k, (e, _)) = l.entries.remove_entry(key)?;
-                l.by_version.remove(&e.version);
-                Some((k, e))
+                let s = l.by_version.remove(&l.index.remove(key)?)?;
+                Some((s.key, s.entry))
             }
         }
     }
@@ -143,8 +148,8 @@ impl Keys {
         if let Keys::Small(v) = self {
             let mut large = Large::default();
             for s in v.drain(..) {
-                large.by_version.insert(s.entry.version, s.key.clone());
-                large.entries.insert(s.key, (s.entry, s.deleted_at));
+                large.index.insert(s.key.clone(), s.entry.version);
+                large.by_version.insert(s.entry.version, s);
             }
             *self = Keys::Large(large);
         }
@@ -166,8 +171,14 @@ impl Keys {
                 v.insert(i, slot);
             }
             Keys::Large(l) => {
-                l.by_version.insert(entry.version, key.clone());
-                l.entries.insert(key, (entry, deleted_at));
+                l.index.insert(key.clone(), entry.version);
+                let version = entry.version;
+                let slot = Slot {
+                    key,
+                    entry,
+                    deleted_at,
+                };
+                l.by_version.insert(version, slot);
             }
         }
     }
@@ -178,9 +189,7 @@ impl Keys {
                 let i = v.partition_point(|s| s.entry.version <= version);
                 RestIter::Small(v[i..].iter())
             }
-            Keys::Large(l) => {
-                RestIter::Large(l.by_version.range(version.saturating_add(1)..), &l.entries)
-            }
+            Keys::Large(l) => RestIter::Large(l.by_version.range(version.saturating_add(1)..)),
         }
     }
 
@@ -199,16 +208,15 @@ impl Keys {
                 v.drain(..i).map(|s| (s.key, s.entry)).collect()
             }
             Keys::Large(l) => {
-                let stale: Vec<u64> = l.by_version.range(..version).map(|(v, _)| *v).collect();
-                let mut out = Vec::with_capacity(stale.len());
-                for v in stale {
-                    if let Some(k) = l.by_version.remove(&v) {
-                        if let Some((k, (e, _))) = l.entries.remove_entry(&k) {
-                            out.push((k, e));
-                        }
-                    }
-                }
-                out
+                let kept = l.by_version.split_off(&version);
+                let stale = std::mem::replace(&mut l.by_version, kept);
+                stale
+                    .into_values()
+                    .map(|s| {
+                        l.index.remove(&s.key);
+                        (s.key, s.entry)
+                    })
+                    .collect()
             }
         }
     }
@@ -228,17 +236,19 @@ impl Keys {
                 out
             }
             Keys::Large(l) => {
-                let old: Vec<(Arc<str>, u64)> = l
-                    .entries
+                let old: Vec<u64> = l
+                    .by_version
                     .iter()
-                    .filter(|(_, (e, at))| e.value.is_none() && *at < cutoff)
-                    .map(|(k, (e, _))| (k.clone(), e.version))
+                    .filter(|(_, s)| s.entry.value.is_none() && s.deleted_at < cutoff)
+                    .map(|(&v, _)| v)
                     .collect();
-                for (k, v) in &old {
-                    l.entries.remove(k);
-                    l.by_version.remove(v);
-                }
-                old.into_iter().map(|(k, _)| k).collect()
+                old.into_iter()
+                    .filter_map(|v| l.by_version.remove(&v))
+                    .map(|s| {
+                        l.index.remove(&s.key);
+                        s.key
+                    })
+                    .collect()
             }
         }
     }
@@ -246,17 +256,8 @@ impl Keys {
     /// Back to a list once a large map has shrunk well below the limit.
     fn shrink(&mut self) {
         if let Keys::Large(l) = self {
-            if l.entries.len() <= SMALL_KEYS / 2 {
-                let mut v = Vec::with_capacity(l.entries.len());
-                for (_, k) in std::mem::take(&mut l.by_version) {
-                    if let Some((k, (entry, deleted_at))) = l.entries.remove_entry(&k) {
-                        v.push(Slot {
-                            key: k,
-                            entry,
-                            deleted_at,
-                        });
-                    }
-                }
+            if l.index.len() <= SMALL_KEYS / 2 {
+                let v = std::mem::take(&mut l.by_version).into_values().collect();
                 *self = Keys::Small(v);
             }
         }
@@ -271,10 +272,7 @@ impl Keys {
 enum RestIter<'a> {
     Empty,
     Small(std::slice::Iter<'a, Slot>),
-    Large(
-        std::collections::btree_map::Range<'a, u64, Arc<str>>,
-        &'a HashMap<Arc<str>, (Entry, Millis), FxBuildHasher>,
-    ),
+    Large(std::collections::btree_map::Range<'a, u64, Slot>),
 }
 
 impl<'a> Iterator for RestIter<'a> {
@@ -284,14 +282,7 @@ impl<'a> Iterator for RestIter<'a> {
         match self {
             RestIter::Empty => None,
             RestIter::Small(it) => it.next().map(|s| (&s.key, &s.entry)),
-            RestIter::Large(range, entries) => {
-                for (_, k) in range.by_ref() {
-                    if let Some((k, (e, _))) = entries.get_key_value(k) {
-                        return Some((k, e));
-                    }
-                }
-                None
-            }
+            RestIter::Large(range) => range.next().map(|(_, s)| (&s.key, &s.entry)),
         }
     }
 
@@ -299,7 +290,7 @@ impl<'a> Iterator for RestIter<'a> {
         match self {
             RestIter::Empty => (0, Some(0)),
             RestIter::Small(it) => it.size_hint(),
-            RestIter::Large(range, _) => range.size_hint(),
+            RestIter::Large(range) => range.size_hint(),
         }
     }
 }
