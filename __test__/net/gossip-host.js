@@ -47,7 +47,7 @@ const HEARTBEAT = '__heartbeat__';
 // ------------------------------------------------------------ host side ----
 
 function runHost() {
-  const readline = require('node:readline');
+  const { serveCommands } = require('./host-commands');
   const { Gossiper } = require(path.join(__dirname, '..', '..'));
 
   const config = JSON.parse(process.argv[2] || '{}');
@@ -120,8 +120,6 @@ function runHost() {
     const line = reply ? `${JSON.stringify({ type: 'reply', ...reply, ok: true, t: Date.now() })}\n` : '';
     process.stdout.write(line, () => process.exit(0));
   }
-  process.on('SIGTERM', () => end());
-  process.on('SIGINT', () => end());
 
   const handlers = {
     set(msg) {
@@ -140,23 +138,7 @@ function runHost() {
     },
   };
 
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', async (line) => {
-    if (!line.trim()) return;
-    let msg;
-    try { msg = JSON.parse(line); } catch (e) { out({ type: 'error', error: `bad command line: ${e.message}` }); return; }
-    const op = msg.op || msg.cmd;
-    const { id } = msg;
-    if (op === 'exit') { end({ id, op }); rl.close(); return; }
-    try {
-      if (!handlers[op]) throw new Error(`unknown op ${JSON.stringify(op)}`);
-      const result = await handlers[op](msg);
-      out({ type: 'reply', id, op, ok: true, ...result });
-    } catch (e) {
-      out({ type: 'reply', id, op, ok: false, error: e.message, code: e.code });
-    }
-  });
-  rl.on('close', () => end()); // the test went away
+  serveCommands(handlers, out, end);
 
   if (config.autostart === false) return;
   start().then(

@@ -79,7 +79,7 @@ function removeStaleHostsFiles(harness) {
 // ---------------------------------------------------------- host side ----
 
 function runHost() {
-  const readline = require('node:readline');
+  const { serveCommands } = require('./host-commands');
   const { loadOriginal, originalSelfAddress } = require('../support/original');
 
   const config = JSON.parse(process.argv[2] || '{}');
@@ -132,8 +132,6 @@ function runHost() {
     // in-flight outgoing gossip sockets would keep us alive: just go
     process.stdout.write(line, () => process.exit(0));
   }
-  process.on('SIGTERM', () => end());
-  process.on('SIGINT', () => end());
 
   const handlers = {
     set(msg) {
@@ -150,23 +148,7 @@ function runHost() {
     },
   };
 
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', async (line) => {
-    if (!line.trim()) return;
-    let msg;
-    try { msg = JSON.parse(line); } catch (e) { out({ type: 'error', error: `bad command line: ${e.message}` }); return; }
-    const op = msg.op || msg.cmd;
-    const { id } = msg;
-    if (op === 'exit') { end({ id, op }); rl.close(); return; }
-    try {
-      if (!handlers[op]) throw new Error(`unknown op ${JSON.stringify(op)}`);
-      const result = await handlers[op](msg);
-      out({ type: 'reply', id, op, ok: true, ...result });
-    } catch (e) {
-      out({ type: 'reply', id, op, ok: false, error: e.message, code: e.code });
-    }
-  });
-  rl.on('close', () => end());
+  serveCommands(handlers, out, end);
 
   (async () => {
     if (naming === 'hostname') {
