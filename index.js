@@ -47,7 +47,11 @@ function dispatch(nums, strs, vals, from) {
       if (g !== undefined) g._apply(nums, strs, vals, at);
     }
   } catch (err) {
-    if (i < nums.length) setImmediate(() => dispatch(nums, strs, vals, i));
+    // the records' buffer is reused by the next batch: keep a copy of the rest
+    if (i < nums.length) {
+      const rest = nums.slice(i);
+      setImmediate(() => dispatch(rest, strs, vals, 0));
+    }
     throw err;
   }
 }

@@ -61,9 +61,82 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     next_node: AtomicU32,
+    /// The ArrayBuffer every batch's records are written to; only touched on
+    /// the JavaScript thread.
+    records: Mutex<Option<RecordBuffer>>,
 }
 
+/// A reused ArrayBuffer: a fresh one per batch left megabytes of garbage
+/// outside the JavaScript heap between collections (and a malloc heap that
+/// kept growing). JavaScript is done with a batch's records before the next
+/// batch is written: `dispatch` reads them at once and copies what it defers.
+struct RecordBuffer {
+    buffer: sys::napi_ref,
+    data: *mut std::ffi::c_void,
+    bytes: usize,
+}
+
+/// A records buffer up to this size is kept whatever the batch; a larger one
+/// only while batches fill a quarter of it.
+const KEEP_BYTES: usize = 1 << 20;
+
+// SAFETY: the reference and the pointer are only used on the JavaScript
+// thread of the realm the hub belongs to (in `JsBatch::to_napi_value`).
+unsafe impl Send for RecordBuffer {}
+
 impl Hub {
+    /// A Float64Array of `nums` over the realm's reused ArrayBuffer, grown
+    /// (to a power of two) when too small. JavaScript thread only.
+    fn records_view(&self, env: sys::napi_env, nums: &[f64]) -> napi::Result<sys::napi_value> {
+        let bytes = std::mem::size_of_val(nums);
+        let mut records = self.records.lock();
+        let mut buffer = ptr::null_mut();
+        // a buffer grown by a burst is let go once batches are small again
+        let fits =
+            |r: &RecordBuffer| r.bytes >= bytes && (r.bytes <= KEEP_BYTES || bytes * 4 >= r.bytes);
+        let reused = match records.as_ref() {
+            Some(r) if fits(r) => {
+                check(unsafe { sys::napi_get_reference_value(env, r.buffer, &mut buffer) })?;
+                !buffer.is_null()
+            }
+            _ => false,
+        };
+        if !reused {
+            let capacity = bytes.max(4096).next_power_of_two();
+            let mut data: *mut std::ffi::c_void = ptr::null_mut();
+            check(unsafe { sys::napi_create_arraybuffer(env, capacity, &mut data, &mut buffer) })?;
+            let mut reference = ptr::null_mut();
+            check(unsafe { sys::napi_create_reference(env, buffer, 1, &mut reference) })?;
+            if let Some(old) = records.replace(RecordBuffer {
+                buffer: reference,
+                data,
+                bytes: capacity,
+            }) {
+                check(unsafe { sys::napi_delete_reference(env, old.buffer) })?;
+            }
+        }
+        let r = records.as_ref().expect("set above");
+        if bytes > 0 {
+            // SAFETY: the buffer holds `r.bytes >= bytes` bytes, and nothing
+            // else writes to it (JavaScript thread only).
+            unsafe {
+                ptr::copy_nonoverlapping(nums.as_ptr().cast::<u8>(), r.data.cast::<u8>(), bytes)
+            };
+        }
+        let mut array = ptr::null_mut();
+        check(unsafe {
+            sys::napi_create_typedarray(
+                env,
+                sys::TypedarrayType::float64_array,
+                nums.len(),
+                buffer,
+                0,
+                &mut array,
+            )
+        })?;
+        Ok(array)
+    }
+
     pub fn set_function(&self, tsfn: EventsFn) {
         self.inner.lock().tsfn = Some(Arc::new(tsfn));
     }
@@ -253,31 +326,6 @@ impl<'a> BatchWriter<'a> {
         }
         Ok(())
     }
-
-    fn float64_array(&self) -> napi::Result<sys::napi_value> {
-        let bytes = std::mem::size_of_val(&self.nums[..]);
-        let mut data: *mut std::ffi::c_void = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        check(unsafe { sys::napi_create_arraybuffer(self.env, bytes, &mut data, &mut buffer) })?;
-        if bytes > 0 {
-            // SAFETY: the fresh ArrayBuffer holds exactly `bytes` bytes.
-            unsafe {
-                ptr::copy_nonoverlapping(self.nums.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
-            };
-        }
-        let mut array = ptr::null_mut();
-        check(unsafe {
-            sys::napi_create_typedarray(
-                self.env,
-                sys::TypedarrayType::float64_array,
-                self.nums.len(),
-                buffer,
-                0,
-                &mut array,
-            )
-        })?;
-        Ok(array)
-    }
 }
 
 /// Whether a gossiper stops holding the process open after this signal.
@@ -317,7 +365,7 @@ impl ToNapiValue for JsBatch {
             };
             drop(gone);
         }
-        let nums = w.float64_array()?;
+        let nums = batch.hub.records_view(env, &w.nums)?;
         let mut out = JsArray::new(env)?;
         out.push(nums)?;
         out.push(w.strs.array)?;
