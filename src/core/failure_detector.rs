@@ -152,13 +152,24 @@ impl FailureDetector {
         (samples.len(), sum, sum_sq)
     }
 
-    pub fn mean(&self, config: &DetectorConfig, ring: &[f32]) -> f64 {
-        let (n, sum, _) = self.moments(ring);
+    /// The mean and standard deviation of the samples; with none, the
+    /// initial interval and 0.
+    fn estimate(&self, config: &DetectorConfig, ring: &[f32]) -> (f64, f64) {
+        let (n, sum, sum_sq) = self.moments(ring);
         if n == 0 {
-            config.initial_interval_ms
-        } else {
-            sum / n as f64
+            return (config.initial_interval_ms, 0.0);
         }
+        let mean = sum / n as f64;
+        let std = if n < 2 {
+            0.0
+        } else {
+            (sum_sq / n as f64 - mean * mean).max(0.0).sqrt()
+        };
+        (mean, std)
+    }
+
+    pub fn mean(&self, config: &DetectorConfig, ring: &[f32]) -> f64 {
+        self.estimate(config, ring).0
     }
 
     /// The suspicion level at `now`; 0 for a peer never heard from.
@@ -167,27 +178,7 @@ impl FailureDetector {
             return 0.0;
         };
         let elapsed = now.saturating_sub(last) as f64;
-        let (n, sum, sum_sq) = self.moments(ring);
-        let mean = if n == 0 {
-            config.initial_interval_ms
-        } else {
-            sum / n as f64
-        };
-        let mean = mean.max(1.0);
-        match config.model {
-            DetectorModel::Exponential => elapsed / (mean * std::f64::consts::LN_10),
-            DetectorModel::Normal => {
-                let std = if n < 2 {
-                    0.0
-                } else {
-                    let m = sum / n as f64;
-                    (sum_sq / n as f64 - m * m).max(0.0).sqrt()
-                };
-                let mean = mean + config.acceptable_pause_ms;
-                let std = std.max(config.min_std_dev_ms).max(1.0);
-                normal_phi(elapsed, mean, std)
-            }
-        }
+        phi_of(elapsed, self.estimate(config, ring), config)
     }
 
     /// Whether phi at `now` is above the threshold: `phi(..) > phi_threshold`,
@@ -197,16 +188,31 @@ impl FailureDetector {
         let Some(last) = self.last_arrival() else {
             return 0.0 > config.phi_threshold;
         };
-        if config.model == DetectorModel::Normal && config.phi_threshold >= NORMAL_PHI_AT_MEAN {
-            let elapsed = now.saturating_sub(last) as f64;
-            // The mean is at least 1 ms: most checks stop here, before the sums.
-            if elapsed <= 1.0 + config.acceptable_pause_ms
-                || elapsed <= self.mean(config, ring).max(1.0) + config.acceptable_pause_ms
-            {
-                return false;
-            }
+        let elapsed = now.saturating_sub(last) as f64;
+        let bounded =
+            config.model == DetectorModel::Normal && config.phi_threshold >= NORMAL_PHI_AT_MEAN;
+        // The mean is at least 1 ms: most checks stop here, before the sums.
+        if bounded && elapsed <= 1.0 + config.acceptable_pause_ms {
+            return false;
         }
-        self.phi(now, config, ring) > config.phi_threshold
+        let estimate = self.estimate(config, ring);
+        if bounded && elapsed <= estimate.0.max(1.0) + config.acceptable_pause_ms {
+            return false;
+        }
+        phi_of(elapsed, estimate, config) > config.phi_threshold
+    }
+}
+
+/// Phi after a silence of `elapsed` ms, given the samples' mean and deviation.
+fn phi_of(elapsed: f64, (mean, std): (f64, f64), config: &DetectorConfig) -> f64 {
+    let mean = mean.max(1.0);
+    match config.model {
+        DetectorModel::Exponential => elapsed / (mean * std::f64::consts::LN_10),
+        DetectorModel::Normal => {
+            let mean = mean + config.acceptable_pause_ms;
+            let std = std.max(config.min_std_dev_ms).max(1.0);
+            normal_phi(elapsed, mean, std)
+        }
     }
 }
 

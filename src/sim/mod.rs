@@ -459,9 +459,8 @@ impl Sim {
             Action::Tick { node, inc } => self.on_tick(node as usize, inc),
             Action::Check { node, inc } => self.on_check(node as usize, inc),
             Action::Stop { node, inc } => {
-                let n = &mut self.nodes[node as usize];
-                if n.incarnation == inc && n.status == Status::Leaving {
-                    n.status = Status::Down;
+                if self.applies(node as usize, inc, Status::Leaving) {
+                    self.nodes[node as usize].status = Status::Down;
                 }
             }
             Action::Deliver(msg) => self.on_deliver(msg),
@@ -510,12 +509,19 @@ impl Sim {
 
     // ---- node life ---------------------------------------------------------
 
+    /// Whether an action scheduled for node `i`'s incarnation `inc` while it
+    /// was in `status` still applies (it has not restarted or moved on).
+    fn applies(&self, i: usize, inc: u32, status: Status) -> bool {
+        let n = &self.nodes[i];
+        n.incarnation == inc && n.status == status
+    }
+
     fn on_start(&mut self, i: usize, inc: u32) {
         let now = self.now;
-        let n = &mut self.nodes[i];
-        if n.incarnation != inc || n.status != Status::Pending {
+        if !self.applies(i, inc, Status::Pending) {
             return;
         }
+        let n = &mut self.nodes[i];
         n.status = Status::Up;
         let name = n.name.clone();
         n.node.start(&name, &self.seeds, now);
@@ -525,10 +531,10 @@ impl Sim {
 
     fn on_tick(&mut self, i: usize, inc: u32) {
         let now = self.now;
-        let n = &mut self.nodes[i];
-        if n.incarnation != inc || n.status != Status::Up {
+        if !self.applies(i, inc, Status::Up) {
             return;
         }
+        let n = &mut self.nodes[i];
         let targets = n.node.tick(now);
         self.drain(i);
         for target in targets {
@@ -552,10 +558,10 @@ impl Sim {
 
     fn on_check(&mut self, i: usize, inc: u32) {
         let now = self.now;
-        let n = &mut self.nodes[i];
-        if n.incarnation != inc || n.status != Status::Up {
+        if !self.applies(i, inc, Status::Up) {
             return;
         }
+        let n = &mut self.nodes[i];
         n.node.check_liveness(now);
         self.drain(i);
     }
