@@ -31,6 +31,12 @@ export interface GossiperOptions {
    * Default true; false spreads at node-gossip's round pace.
    */
   pushOnChange?: boolean;
+  /**
+   * When an exchange had to leave updates out for lack of room (`maxOutgoingMessageBytes`),
+   * up to this many more exchanges with the same peer start at once, one after another, so a
+   * large state or a burst of writes moves in one go. Default 8; 0 waits for the next round.
+   */
+  catchUpExchanges?: number;
   /** A peer is reported failed when its phi exceeds this. Default 8 (node-gossip: 8). */
   phiThreshold?: number;
   /** Failure detector model. Default `'normal'`; `'exponential'` is node-gossip's. */
@@ -59,7 +65,7 @@ export interface GossiperOptions {
   observer?: boolean;
   /** Largest incoming message, bytes. Default 4 MiB. */
   maxMessageBytes?: number;
-  /** Largest message sent, bytes; the rest goes in later rounds. Default 64 KiB. */
+  /** Largest message sent, bytes; the rest goes in catch-up exchanges or later rounds. Default 64 KiB. */
   maxOutgoingMessageBytes?: number;
   /** Deepest nesting of a value. Default 32. */
   maxValueDepth?: number;
@@ -94,6 +100,8 @@ export interface PeerStats {
 export interface GossiperStats {
   rounds: number;
   exchangesStarted: number;
+  /** Of those, started at once because the last exchange with the peer had to leave updates out (`catchUpExchanges`). */
+  catchUps: number;
   exchangesCompleted: number;
   exchangesFailed: number;
   connectFailures: number;

@@ -1,7 +1,11 @@
 'use strict';
 // pushOnChange: news goes out at once instead of waiting for a round. With
-// one-minute rounds no regular round runs during these tests, so whatever
-// spreads here was pushed; with pushOnChange: false nothing moves at all.
+// one-hour rounds no regular round runs during these tests (a node's first
+// round falls at a random phase of its interval: with one-minute rounds it
+// came within the test's few seconds once in thirty runs), so whatever spreads
+// here was pushed; with pushOnChange: false nothing moves at all.
+// catchUpExchanges: a push that had to leave updates out is followed at once
+// by more exchanges, so a state larger than one message moves in one go.
 //
 // Ports: 27500-27999.
 
@@ -13,14 +17,14 @@ const { waitFor, PortRange, stopAll } = require('./support/util');
 
 const ports = new PortRange(27500, 27999);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const MINUTE_ROUNDS = { gossipIntervalMs: 60000 };
+const HOUR_ROUNDS = { gossipIntervalMs: 3600000 };
 
 async function cluster(t, n, options) {
   const seedPort = await ports.take();
   const gs = [];
   for (let i = 0; i < n; i++) {
     const port = i === 0 ? seedPort : await ports.take();
-    gs.push(new Gossiper({ port, address: '127.0.0.1', seeds: [`127.0.0.1:${seedPort}`], ...MINUTE_ROUNDS, ...options }));
+    gs.push(new Gossiper({ port, address: '127.0.0.1', seeds: [`127.0.0.1:${seedPort}`], ...HOUR_ROUNDS, ...options }));
   }
   t.after(() => stopAll(gs));
   await Promise.all(gs.map((g) => g.start()));
@@ -50,4 +54,40 @@ test('with pushOnChange: false nothing moves before the first round', async (t) 
   assert.deepEqual(gs[0].livePeers(), [gs[0].peer_name], 'the seed heard of nobody');
   assert.equal(gs[2].peerValue(gs[1].peer_name, 'colour'), undefined);
   for (const g of gs) assert.equal(g.stats().exchangesStarted, 0);
+});
+
+// A writer holding about 300 kB (300 keys of 1000 characters) against 40 kB
+// messages, and a newcomer seeded with it. One chain of catch-ups (the
+// default 8, one chain at a time per node) carries 9 messages: 360 kB.
+async function bigStateJoin(t, options) {
+  const [pa, pb] = [await ports.take(), await ports.take()];
+  const common = { address: '127.0.0.1', ...HOUR_ROUNDS, maxOutgoingMessageBytes: 40000, ...options };
+  const writer = new Gossiper({ port: pa, ...common });
+  const fill = 'x'.repeat(1000);
+  for (let k = 0; k < 300; k++) writer.setLocalState(`k${k}`, `${k}:${fill}`);
+  const newcomer = new Gossiper({ port: pb, seeds: [`127.0.0.1:${pa}`], ...common });
+  t.after(() => stopAll([writer, newcomer]));
+  await writer.start();
+  await newcomer.start();
+  const held = () => newcomer.peerKeys(writer.peer_name).filter((k) => k !== '__heartbeat__').length;
+  return { writer, newcomer, held };
+}
+
+test('a state larger than one message moves in one go through catch-up exchanges', async (t) => {
+  const { writer, newcomer, held } = await bigStateJoin(t, {});
+  await waitFor(() => held() === 300, 5000, { message: () => `the newcomer holds ${held()} of 300 keys` });
+  assert.equal(newcomer.peerValue(writer.peer_name, 'k299'), `299:${'x'.repeat(1000)}`);
+  const catchUps = writer.stats().catchUps + newcomer.stats().catchUps;
+  // 300 kB in 40 kB messages: at least 8 messages; the join's pushes start 4 exchanges
+  assert.ok(catchUps >= 4, `catch-up exchanges: ${catchUps}`);
+});
+
+test('with catchUpExchanges: 0 a big state waits for later rounds', async (t) => {
+  const { writer, newcomer, held } = await bigStateJoin(t, { catchUpExchanges: 0 });
+  await waitFor(() => held() > 0, 5000, { message: 'the first message of the state' });
+  await sleep(1500);
+  const n = held();
+  // the join's few pushes (4 exchanges) carry a few 40 kB messages, not 300 kB
+  assert.ok(n < 300 && n >= 30, `the newcomer holds ${n} of 300 keys`);
+  assert.equal(writer.stats().catchUps + newcomer.stats().catchUps, 0);
 });

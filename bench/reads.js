@@ -33,10 +33,10 @@
 //    1000 keys each, --burst-listeners gossipers joining them at once in the
 //    same process; each listener receives every key. Events/s from the first to the last of those
 //    updates. Runs: both implementations with default settings (1 s rounds;
-//    gossiper's 64 KiB messages spread a listener's 20 000 updates over about
-//    three rounds), then gossiper tuned for throughput (1 MiB messages, two
-//    runtime threads: GOSSIPER_THREADS=2), where the native runtime producing
-//    and JavaScript consuming are the limit.
+//    gossiper's 64 KiB messages carry a listener's 20 000 updates in a chain
+//    of catch-up exchanges, catchUpExchanges), then gossiper tuned for
+//    throughput (1 MiB messages, two runtime threads: GOSSIPER_THREADS=2),
+//    where the native runtime producing and JavaScript consuming are the limit.
 //
 // Exit code: 0 ok, 1 a child failed or timed out, 2 bad arguments.
 

@@ -161,6 +161,7 @@ struct HExt {
     protocol: u8,
     cluster: u8,
     complete: bool,
+    more: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -281,6 +282,7 @@ impl Builder<'_> {
                 _ => Some(cluster),
             },
             complete: e.complete,
+            more: e.more,
         }
     }
 
@@ -694,7 +696,9 @@ impl Cluster {
         let before = (!honest).then(|| snapshot(&self.members[i].node));
         let result = self.step(i, !honest, |node, now| match &decoded {
             Incoming::Request(r) => node.handle_request(r, now).map(Some),
-            Incoming::FirstResponse(r) => node.handle_first_response(r, now).map(Some),
+            Incoming::FirstResponse(r) => node
+                .handle_first_response(r, now)
+                .map(|second| Some(second.message)),
             Incoming::SecondResponse(r) => node.handle_second_response(r, now).map(|_| None),
         });
         match result {

@@ -203,6 +203,8 @@ fn round_trip(m: &Incoming, limits: Option<ScanLimits>) {
                 },
                 ext: gossiper::wire::Ext {
                     complete: false,
+                    // written only by (and for) v1 senders
+                    more: r.ext.more && r.ext.is_v1(),
                     ..r.ext
                 },
             };

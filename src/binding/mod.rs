@@ -48,6 +48,7 @@ pub struct NativeOptions {
     pub keys: Option<Vec<Buffer>>,
     pub observer: bool,
     pub push_on_change: bool,
+    pub catch_up_exchanges: u32,
 }
 
 /// 32-byte keys, as checked by the wrapper.
@@ -100,6 +101,7 @@ impl NativeOptions {
             max_connections: self.max_connections as usize,
             keys: key_array(self.keys.as_deref().unwrap_or(&[]))?,
             push_on_change: self.push_on_change,
+            catch_up_exchanges: self.catch_up_exchanges,
         };
         Ok((config, net))
     }
@@ -120,6 +122,7 @@ pub struct PeerStats {
 pub struct NativeStats {
     pub rounds: f64,
     pub exchanges_started: f64,
+    pub catch_ups: f64,
     pub exchanges_completed: f64,
     pub exchanges_failed: f64,
     pub connect_failures: f64,
@@ -275,6 +278,7 @@ impl NativeGossiper {
             NativeStats {
                 rounds: s.rounds as f64,
                 exchanges_started: s.exchanges_started as f64,
+                catch_ups: s.catch_ups as f64,
                 exchanges_completed: s.exchanges_completed as f64,
                 exchanges_failed: s.exchanges_failed as f64,
                 connect_failures: s.connect_failures as f64,

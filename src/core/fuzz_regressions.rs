@@ -27,7 +27,7 @@ fn exchange(a: &mut Node, b: &mut Node, now: u64) {
     let Ok(Incoming::FirstResponse(r)) = decode(&first) else {
         panic!("not a first response")
     };
-    let second = a.handle_first_response(&r, now).unwrap();
+    let second = a.handle_first_response(&r, now).unwrap().message;
     let Ok(Incoming::SecondResponse(r)) = decode(&second) else {
         panic!("not a second response")
     };

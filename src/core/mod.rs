@@ -15,4 +15,4 @@ mod fuzz_regressions;
 
 pub use config::Config;
 pub use event::{Event, PeerId};
-pub use node::Node;
+pub use node::{Node, SecondResponse};

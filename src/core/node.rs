@@ -180,6 +180,15 @@ const HEARTBEAT_VALUES: usize = 64;
 /// bytes costs more than it brings.
 const MAX_MISSES: usize = 64;
 
+/// The initiator's answer to a FIRST_RESPONSE.
+#[derive(Debug)]
+pub struct SecondResponse {
+    pub message: Vec<u8>,
+    /// Either side left updates or requests out for lack of room: another
+    /// exchange with the same peer at once would move more (catch-up).
+    pub more: bool,
+}
+
 /// The hash of a peer name: the key of the node's index, and, by its low
 /// bits, the digest partition the name falls in (see `Node::request`). Other
 /// nodes compute it to tell which partition a digest covers, so it is fixed
@@ -973,6 +982,7 @@ impl Node {
             protocol: message::PROTOCOL,
             cluster: self.config.cluster_name.as_deref(),
             complete,
+            more: false,
         }
     }
 
@@ -1141,7 +1151,7 @@ impl Node {
                 requests.push((id, ours, item.version));
             }
         }
-        self.sort_deltas_first(&mut wants);
+        self.sort_deltas_first(&mut wants, v1);
         self.sort_stalest_first(&mut requests, |&(_, ours, theirs)| {
             theirs.saturating_sub(ours)
         });
@@ -1149,7 +1159,9 @@ impl Node {
             requests.iter().map(|&(id, ours, _)| (id, ours)).collect();
         if !v1 {
             let ext = self.ext(false);
-            return Ok(self.build_response(Some(&requests), wants.into_iter(), v1, ext));
+            return Ok(self
+                .build_response(Some(&requests), wants.into_iter(), v1, ext)
+                .0);
         }
         // Peers the requester did not name: those of the partition its digest
         // covers (all, for a complete digest) it does not know, and their
@@ -1182,24 +1194,33 @@ impl Node {
             .filter(|&i| occupied(i) && unnamed(i) && !in_partition(i))
             .map(|i| (i as PeerId, 0));
         let ext = self.ext(false);
-        let out = self.build_response(Some(&requests), wants.into_iter().chain(rest), v1, ext);
+        let (out, _) = self.build_response(Some(&requests), wants.into_iter().chain(rest), v1, ext);
         self.missing_cursor = start + reached.get();
         Ok(out)
     }
 
-    /// node-gossip sends the peers with the most deltas first. Among peers
-    /// with as many, the ones the other side holds the oldest version of go
-    /// first (for peers that only beat, the most stale heartbeats), then at
-    /// random: under a tight budget, a peer left out grows older and comes
-    /// first later, so none is always last.
-    fn sort_deltas_first(&mut self, wants: &mut [(PeerId, u64)]) {
+    /// node-gossip sends the peers with the most deltas first, which an old
+    /// peer gets. A v1 peer gets the peers with several deltas first in
+    /// random order: a node catching up with several peers at once then gets
+    /// different peers' updates from each, not the same ones from all (in a
+    /// burst this halved the duplicates). Among peers with one delta (a
+    /// heartbeat, a single write), the ones the other side holds the oldest
+    /// version of go first, then at random: under a tight budget, a peer
+    /// left out grows older and comes first later, so none is always last.
+    fn sort_deltas_first(&mut self, wants: &mut [(PeerId, u64)], v1: bool) {
         self.rng.shuffle(wants);
         let mut counted: Vec<((usize, u64), (PeerId, u64))> = wants
             .iter()
             .map(|&(id, after)| {
                 let key = self.peer(id).map_or((0, 0), |p| {
                     let behind = p.state.max_version.saturating_sub(after);
-                    (p.state.count_after(after), behind)
+                    if !v1 {
+                        (p.state.count_after(after), behind)
+                    } else if p.state.deltas_after(after).nth(1).is_some() {
+                        (2, 0)
+                    } else {
+                        (1, behind)
+                    }
                 });
                 (key, (id, after))
             })
@@ -1220,24 +1241,27 @@ impl Node {
 
     /// Fills a response up to the outgoing budget: requests first (they are
     /// small and let the other side catch us up), then whole or partial
-    /// version-ordered runs of deltas, peer by peer.
+    /// version-ordered runs of deltas, peer by peer. Also says whether
+    /// anything was left out for lack of room (and says so in the message).
     fn build_response(
         &self,
         requests: Option<&[(PeerId, u64)]>,
         wants: impl Iterator<Item = (PeerId, u64)>,
         v1: bool,
         ext: Ext,
-    ) -> Vec<u8> {
+    ) -> (Vec<u8>, bool) {
         let mut budget = self
             .config
             .max_outgoing_message_bytes
             .saturating_sub(envelope_size(&ext));
+        let mut left_out = false;
         let mut request_entries: Vec<(&str, u64)> = Vec::new();
         if let Some(requests) = requests {
             for &(id, version) in requests {
                 let Some(p) = self.peer(id) else { continue };
                 let size = version_entry_size(&p.name, version);
                 if size > budget {
+                    left_out = true;
                     break;
                 }
                 budget -= size;
@@ -1250,6 +1274,7 @@ impl Node {
         'peers: for (id, after) in wants {
             let Some(p) = self.peer(id) else { continue };
             if budget < 16 || misses >= MAX_MISSES {
+                left_out = true;
                 break;
             }
             let mut sent_any = false;
@@ -1268,6 +1293,7 @@ impl Node {
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
                     misses += usize::from(!sent_any);
+                    left_out = true;
                     continue 'peers;
                 }
                 misses = 0;
@@ -1281,8 +1307,12 @@ impl Node {
         }
         let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
         let requests = requests.map(|_| request_entries.as_slice());
+        let ext = Ext {
+            more: left_out,
+            ..ext
+        };
         message::encode_response(&mut out, requests, &updates, &generations, &ext);
-        out
+        (out, left_out)
     }
 
     /// At the initiator: applies FIRST_RESPONSE and answers SECOND_RESPONSE
@@ -1291,7 +1321,7 @@ impl Node {
         &mut self,
         resp: &Response,
         now: Millis,
-    ) -> Result<Vec<u8>, Refusal> {
+    ) -> Result<SecondResponse, Refusal> {
         if !self.cluster_ok(&resp.ext) {
             return Err(Refusal::WrongCluster);
         }
@@ -1311,7 +1341,11 @@ impl Node {
         wants.extend(keyed.into_iter().map(|(_, w)| w));
         let v1 = resp.ext.is_v1();
         let ext = self.ext(false);
-        Ok(self.build_response(None, wants.into_iter(), v1, ext))
+        let (message, left_out) = self.build_response(None, wants.into_iter(), v1, ext);
+        Ok(SecondResponse {
+            message,
+            more: left_out || (v1 && resp.ext.more),
+        })
     }
 
     /// At the receiver: applies SECOND_RESPONSE; the exchange is over.

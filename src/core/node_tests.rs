@@ -16,6 +16,7 @@ const V1: Ext<'static> = Ext {
     protocol: PROTOCOL,
     cluster: None,
     complete: false,
+    more: false,
 };
 
 fn node_with(name: &str, generation: u64, config: Config, now: Millis) -> Node {
@@ -64,7 +65,8 @@ fn exchange(a: &mut Node, b: &mut Node, now: Millis) -> Sizes {
     let first = b.handle_request(&as_request(&req), now).expect("request");
     let second = a
         .handle_first_response(&as_first(&first), now)
-        .expect("first response");
+        .expect("first response")
+        .message;
     a.exchange_completed();
     b.handle_second_response(&as_second(&second), now)
         .expect("second response");
@@ -353,6 +355,55 @@ fn deltas_go_most_first_by_peer_and_ascending_within_a_peer() {
     );
     // b does not know OLD: it registered it and asks for everything
     assert_eq!(resp.requests, vec![(OLD, 0)]);
+}
+
+#[test]
+fn a_v1_peer_gets_peers_with_several_deltas_first_in_varying_order() {
+    let mut b = node(B, 5000, 0);
+    // four peers with 3 deltas each, one with a single delta
+    let many = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"];
+    let single = "10.0.0.9:1";
+    let v = msgpack_int(1);
+    let keys: Vec<String> = (0..3).map(|k| format!("k{k}")).collect();
+    for (i, peer) in many.iter().enumerate() {
+        let base = 100 * (i as u64 + 1);
+        let deltas: Vec<Delta> = (0..3)
+            .map(|k| delta(peer, &keys[k], Some(&v), base + k as u64))
+            .collect();
+        feed(&mut b, &deltas, &[(peer, base)], &V1, 1);
+    }
+    feed(
+        &mut b,
+        &[delta(single, "k", Some(&v), 900)],
+        &[(single, 900)],
+        &V1,
+        1,
+    );
+
+    let mut digest: Vec<(&str, u64, u64)> = many.iter().map(|&p| (p, 0, 0)).collect();
+    digest.push((single, 0, 0));
+    let req = v1_request(&digest);
+    let mut firsts = HashSet::new();
+    for _ in 0..40 {
+        let bytes = b.handle_request(&as_request(&req), 2).unwrap();
+        let resp = as_first(&bytes);
+        let got: Vec<(&str, u64)> = resp
+            .updates
+            .iter()
+            .filter(|d| d.key != HEARTBEAT_KEY)
+            .map(|d| (d.peer, d.version))
+            .collect();
+        assert_eq!(got.len(), 13);
+        // each peer's run is whole and ascending; the single delta comes last
+        for run in got[..12].chunks(3) {
+            assert!(run.iter().all(|d| d.0 == run[0].0), "{got:?}");
+            assert!(run.windows(2).all(|w| w[0].1 < w[1].1), "{got:?}");
+        }
+        assert_eq!(got[12], (single, 900));
+        firsts.insert(got[0].0.to_string());
+    }
+    // different requests start with different peers (all four, in 40 tries)
+    assert_eq!(firsts.len(), many.len(), "{firsts:?}");
 }
 
 // ---- the version rule --------------------------------------------------------
@@ -904,6 +955,58 @@ fn messages_stay_within_the_budget_and_every_peer_is_served() {
     );
 }
 
+/// One exchange started by `a`; whether `a` was told (or found) that more
+/// was left out, and whether the FIRST_RESPONSE said so.
+fn exchange_more(a: &mut Node, b: &mut Node, now: Millis) -> (bool, bool) {
+    let req = a.request();
+    let first = b.handle_request(&as_request(&req), now).unwrap();
+    let first_more = as_first(&first).ext.more;
+    let second = a.handle_first_response(&as_first(&first), now).unwrap();
+    b.handle_second_response(&as_second(&second.message), now)
+        .unwrap();
+    (second.more, first_more)
+}
+
+#[test]
+fn a_response_that_leaves_updates_out_says_so_until_all_has_moved() {
+    let config = small_config();
+    let keys = 200; // about 7 kB of state against 2 kB messages
+    let mut b = node_with(B, 5_000, config.clone(), 0);
+    for k in 0..keys {
+        b.set_local(&format!("key{k}"), Arc::from(msgpack_int(k)))
+            .unwrap();
+    }
+    let mut a = node_with(A, 1_000, config.clone(), 0);
+    a.start(A, &[B.to_string()], 0);
+
+    // a pulls: b's FIRST_RESPONSE is full and says so, until a holds all
+    let mut pulls = 0;
+    loop {
+        let (more, first_more) = exchange_more(&mut a, &mut b, 10);
+        assert_eq!(more, first_more, "a has nothing b lacks but itself");
+        pulls += 1;
+        if !more {
+            break;
+        }
+        assert!(pulls < 10, "still more after {pulls} exchanges");
+    }
+    assert!(pulls >= 3, "7 kB cannot move in two 2 kB messages");
+    assert_eq!(view(&a, B).state.live_keys(), view(&b, B).state.live_keys());
+    // nothing left: the next exchange says no more
+    assert_eq!(exchange_more(&mut a, &mut b, 20), (false, false));
+
+    // b pushes to a newcomer c: c asks for everything in its FIRST_RESPONSE,
+    // and b finds its own SECOND_RESPONSE cut (c's response is not)
+    let mut c = node_with(C, 2_000, config, 0);
+    c.start(C, &[B.to_string()], 0);
+    exchange(&mut c, &mut b, 30); // b learns of c
+    let (more, first_more) = exchange_more(&mut b, &mut c, 40);
+    assert!(
+        more && !first_more,
+        "more {more}, first said more {first_more}"
+    );
+}
+
 #[test]
 fn a_peer_is_small() {
     // what a node pays per peer it knows, besides its ring and index slot
@@ -1095,10 +1198,13 @@ fn another_cluster_is_refused() {
     let req = a.request();
     let first = a2.handle_request(&as_request(&req), 2).unwrap();
     assert_eq!(
-        b.handle_first_response(&as_first(&first), 2),
-        Err(Refusal::WrongCluster)
+        b.handle_first_response(&as_first(&first), 2).err(),
+        Some(Refusal::WrongCluster)
     );
-    let second = a.handle_first_response(&as_first(&first), 2).unwrap();
+    let second = a
+        .handle_first_response(&as_first(&first), 2)
+        .unwrap()
+        .message;
     assert_eq!(
         b.handle_second_response(&as_second(&second), 2),
         Err(Refusal::WrongCluster)
@@ -1205,7 +1311,10 @@ fn a_peer_heard_of_then_heard_from_is_not_judged_on_the_gap() {
     // b names itself to a (a registers it), then a hears b's state 10 ms later
     let req = b.request();
     let first = a.handle_request(&as_request(&req), 1_000).unwrap();
-    let second = b.handle_first_response(&as_first(&first), 1_005).unwrap();
+    let second = b
+        .handle_first_response(&as_first(&first), 1_005)
+        .unwrap()
+        .message;
     a.handle_second_response(&as_second(&second), 1_010)
         .unwrap();
     events(&mut a);

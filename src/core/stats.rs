@@ -55,6 +55,9 @@ impl Refusal {
 pub struct Stats {
     pub rounds: u64,
     pub exchanges_started: u64,
+    /// Of those, exchanges started at once after one that had to leave
+    /// updates out for lack of room (catch-up).
+    pub catch_ups: u64,
     pub exchanges_completed: u64,
     pub exchanges_failed: u64,
     pub connect_failures: u64,

@@ -3,6 +3,7 @@
 //! Anything unexpected closes the connection and is counted; nothing here
 //! can take the node down.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +24,39 @@ fn account(shared: &Shared, t: &Transport, messages_in: u64, messages_out: u64) 
     core.stats.messages_out += messages_out;
 }
 
+/// Runs an exchange with `target`, then as many catch-up exchanges as the
+/// node allows while the last one had to leave updates out. One chain of
+/// catch-ups at a time per node: chains with several peers at once would
+/// mostly bring the same updates (every responder sends the same peers'
+/// updates first), tripling the bytes for little gain.
 pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8>) {
+    let more = exchange_once(shared, target, request).await;
+    if !more
+        || shared.net.catch_up_exchanges == 0
+        || shared.catching_up.swap(true, Ordering::AcqRel)
+    {
+        return;
+    }
+    for _ in 0..shared.net.catch_up_exchanges {
+        let request = {
+            let mut core = shared.core.lock();
+            core.stats.catch_ups += 1;
+            core.stats.exchanges_started += 1;
+            core.request()
+        };
+        if !exchange_once(shared, target, request).await {
+            break;
+        }
+    }
+    shared.catching_up.store(false, Ordering::Release);
+}
+
+/// One exchange over a fresh connection; true when it completed and either
+/// side left updates out.
+async fn exchange_once(shared: &Arc<Shared>, target: &str, request: Vec<u8>) -> bool {
     let connect = tokio::time::timeout(
         Duration::from_millis(shared.net.connect_timeout_ms),
-        TcpStream::connect(target.to_string()),
+        TcpStream::connect(target),
     );
     let stream = match connect.await {
         Ok(Ok(s)) => s,
@@ -38,7 +68,7 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
             };
             debug_log::log(&name, format_args!("cannot connect to {target}: {why}"));
             shared.core.lock().stats.connect_failures += 1;
-            return;
+            return false;
         }
     };
     let mut t = Transport::new(stream, shared.limits, shared.sealing());
@@ -55,16 +85,17 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
             Ok(_) => return Err(Refusal::Unexpected),
             Err(_) => return Err(Refusal::Malformed),
         };
-        t.write_message(&reply).await?;
+        t.write_message(&reply.message).await?;
         counts.1 += 1;
-        Ok(())
+        Ok(reply.more)
     }
     .await;
     account(shared, &t, counts.0, counts.1);
     match outcome {
-        Ok(()) => {
+        Ok(more) => {
             shared.core.lock().exchange_completed();
             t.finish().await;
+            more
         }
         Err(why) => {
             let mut core = shared.core.lock();
@@ -74,6 +105,7 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
                 core.name(),
                 format_args!("exchange with {target} ended early: {}", why.name()),
             );
+            false
         }
     }
 }

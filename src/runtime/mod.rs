@@ -12,6 +12,7 @@ mod resolve;
 mod transport;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,10 @@ pub struct NetConfig {
     pub keys: Vec<[u8; KEY_BYTES]>,
     /// Push news at once instead of waiting for the next round (see `eager`).
     pub push_on_change: bool,
+    /// Exchanges started at once, one after another, with a peer when the
+    /// last one had to leave updates out for lack of room: a big state moves
+    /// in one go instead of one message a round. 0: wait for the next round.
+    pub catch_up_exchanges: u32,
 }
 
 impl Default for NetConfig {
@@ -70,6 +75,7 @@ impl Default for NetConfig {
             max_connections: 256,
             keys: Vec::new(),
             push_on_change: true,
+            catch_up_exchanges: 8,
         }
     }
 }
@@ -111,6 +117,8 @@ pub(crate) struct Shared {
     sealing: parking_lot::RwLock<Option<Sealing>>,
     epoch: Instant,
     push: eager::Trigger,
+    /// A chain of catch-up exchanges is running (see `exchange::initiate`).
+    catching_up: AtomicBool,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -183,6 +191,7 @@ impl GossipNode {
                 sealing,
                 epoch: Instant::now(),
                 push: eager::Trigger::default(),
+                catching_up: AtomicBool::new(false),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }

@@ -747,9 +747,9 @@ impl Sim {
                     node.handle_request(&req, now).map(Some)
                 }
                 (Ok(Incoming::FirstResponse(resp)), Kind::First) => {
-                    node.handle_first_response(&resp, now).map(|out| {
+                    node.handle_first_response(&resp, now).map(|second| {
                         node.exchange_completed();
-                        Some(out)
+                        Some(second.message)
                     })
                 }
                 (Ok(Incoming::SecondResponse(resp)), Kind::Second) => {

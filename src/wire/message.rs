@@ -14,6 +14,8 @@
 //!   digest's entries; in responses a map `{peer: generation}` for the peers
 //!   whose updates the message carries. 0 means unknown (an old peer).
 //! - `complete: true` in a REQUEST whose digest lists every peer the sender knows.
+//! - `more: true` in a response whose sender left updates or requests out for
+//!   lack of room: another exchange at once would move more.
 //! - an update may carry a fifth element `true`: the key was deleted (its
 //!   value is then nil, which is what old peers see).
 
@@ -35,6 +37,8 @@ pub struct Ext<'a> {
     pub protocol: u64,
     pub cluster: Option<&'a str>,
     pub complete: bool,
+    /// A response that had to leave something out (see `more` above).
+    pub more: bool,
 }
 
 impl Ext<'_> {
@@ -115,6 +119,7 @@ pub fn decode(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
             "gossiper" => ext.protocol = r.version().map_err(|_| DecodeError::Field("gossiper"))?,
             "cluster" => ext.cluster = Some(r.str().map_err(|_| DecodeError::Field("cluster"))?),
             "complete" => ext.complete = r.bool().map_err(|_| DecodeError::Field("complete"))?,
+            "more" => ext.more = r.bool().map_err(|_| DecodeError::Field("more"))?,
             "gens" => match r.peek_kind()? {
                 Kind::Array => {
                     let n = r.array_len()?;
@@ -239,8 +244,8 @@ pub fn version_entry_size(peer: &str, version: u64) -> usize {
 /// Fixed overhead of any message with its extension fields (upper bound).
 pub fn envelope_size(ext: &Ext) -> usize {
     // map header, "type", "digest"/"request_digest"+"updates"+"gens" keys and
-    // their container headers, "gossiper", "complete", "cluster"
-    64 + ext.cluster.map_or(0, str_size)
+    // their container headers, "gossiper", "complete", "more", "cluster"
+    72 + ext.cluster.map_or(0, str_size)
 }
 
 fn write_ext_fields(out: &mut Vec<u8>, ext: &Ext) {
@@ -314,7 +319,12 @@ pub fn encode_response(
     ext: &Ext,
 ) {
     let v1 = ext.protocol > 0;
-    let fields = 2 + usize::from(requests.is_some()) + ext_field_count(ext) + usize::from(v1);
+    let more = v1 && ext.more;
+    let fields = 2
+        + usize::from(requests.is_some())
+        + ext_field_count(ext)
+        + usize::from(v1)
+        + usize::from(more);
     write_map_len(out, fields);
     write_str(out, "type");
     write_uint(
@@ -332,6 +342,10 @@ pub fn encode_response(
     write_ext_fields(out, ext);
     if v1 {
         write_version_map(out, "gens", generations);
+    }
+    if more {
+        write_str(out, "more");
+        write_bool(out, true);
     }
 }
 
@@ -431,6 +445,7 @@ mod tests {
             protocol: PROTOCOL,
             cluster: Some("prod"),
             complete: true,
+            more: false,
         };
         let digest = [
             DigestItem {
@@ -482,6 +497,14 @@ mod tests {
         };
         assert_eq!(decode(&out).unwrap(), Incoming::FirstResponse(expect));
 
+        let full = Ext { more: true, ..ext };
+        let mut out = Vec::new();
+        encode_response(&mut out, Some(&[]), &updates, &gens, &full);
+        let Incoming::FirstResponse(r) = decode(&out).unwrap() else {
+            panic!()
+        };
+        assert!(r.ext.more, "`more` survives the trip");
+
         let mut out = Vec::new();
         encode_response(&mut out, None, &updates, &[], &Ext::default());
         let Incoming::SecondResponse(r) = decode(&out).unwrap() else {
@@ -522,6 +545,14 @@ mod tests {
         encode_request(&mut b, &[item], &ext);
         assert_eq!(b.len() - a.len(), digest_item_size(&item));
         assert!(a.len() <= envelope_size(&ext));
+        let full = Ext {
+            complete: true,
+            more: true,
+            ..ext
+        };
+        let mut c = Vec::new();
+        encode_response(&mut c, Some(&[]), &[], &[], &full);
+        assert!(c.len() <= envelope_size(&full));
     }
 
     #[test]
