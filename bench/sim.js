@@ -94,6 +94,7 @@ function table(results) {
     ['same, 5 rounds later', (r) => `${r.heartbeat_lag_max} / ${r.heartbeat_lag_mean}`],
     ['heartbeats of the convergence round everywhere (round)', (r) => r.rounds_heartbeats_reached ?? 'not measured'],
     ['false failures', (r) => r.false_failures],
+    ['catch-up exchanges per peer per round', (r) => r.catch_ups_per_peer_per_round],
     ['detector samples per peer', (r) => r.detector_window],
     ['memory per (node, peer) pair (bytes)', (r) => r.bytes_per_pair],
     ['peak RSS (MB)', (r) => r.peak_rss_mb],

@@ -79,6 +79,9 @@ pub struct SimConfig {
     /// (`Node::liveness_check_interval`). Off for very large runs, where
     /// every check scans every peer.
     pub liveness_checks: bool,
+    /// Catch-up exchanges after one that had to leave updates out, one chain
+    /// per node at a time, as the runtime does (`catchUpExchanges`).
+    pub catch_up_exchanges: u32,
 }
 
 impl SimConfig {
@@ -95,6 +98,7 @@ impl SimConfig {
             latency_ms: (1, 10),
             log_membership: true,
             liveness_checks: true,
+            catch_up_exchanges: 8,
         }
     }
 }
@@ -178,6 +182,8 @@ impl RoundBytes {
 pub struct Metrics {
     pub exchanges_started: u64,
     pub exchanges_completed: u64,
+    /// Of the exchanges started, catch-ups (`SimConfig::catch_up_exchanges`).
+    pub catch_ups: u64,
     /// Exchanges whose target was dead, unknown or partitioned off.
     pub connect_failures: u64,
     /// Exchanges aborted by a message lost to `loss`.
@@ -241,6 +247,9 @@ struct SimNode {
     counts: EventCounts,
     bytes_sent: u64,
     round_bytes: u64,
+    /// Catch-up exchanges the running chain may still start; `None` when no
+    /// chain runs.
+    catch_ups_left: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +266,8 @@ struct Msg {
     to_inc: u32,
     kind: Kind,
     bytes: Vec<u8>,
+    /// The exchange belongs to its initiator's catch-up chain.
+    chain: bool,
 }
 
 enum Action {
@@ -385,6 +396,7 @@ impl Sim {
                 counts: EventCounts::default(),
                 bytes_sent: 0,
                 round_bytes: 0,
+                catch_ups_left: None,
             });
             let at = rng.u64(0..=sim.cfg.start_spread_ms);
             sim.schedule(
@@ -595,6 +607,7 @@ impl Sim {
         n.incarnation += 1;
         n.status = Status::Pending;
         n.left = false;
+        n.catch_ups_left = None;
         let inc = n.incarnation;
         self.failed_ids.retain(|(obs, _), _| *obs as usize != i);
         self.on_start(i, inc);
@@ -668,6 +681,11 @@ impl Sim {
 
     /// Node `i` starts an exchange with `target`.
     fn open(&mut self, i: usize, target: &str) {
+        self.open_exchange(i, target, false);
+    }
+
+    /// Starts an exchange; `chain`: one of `i`'s catch-up exchanges.
+    fn open_exchange(&mut self, i: usize, target: &str, chain: bool) {
         self.metrics.exchanges_started += 1;
         let j = match self.index.get(target) {
             Some(&j) => j as usize,
@@ -678,13 +696,16 @@ impl Sim {
             let s = &mut self.nodes[i].node.stats;
             s.connect_failures += 1;
             s.exchanges_failed += 1;
+            if chain {
+                self.nodes[i].catch_ups_left = None;
+            }
             return;
         }
         let bytes = self.nodes[i].node.request();
-        self.send(i, j, Kind::Request, bytes);
+        self.send(i, j, Kind::Request, bytes, chain);
     }
 
-    fn send(&mut self, from: usize, to: usize, kind: Kind, bytes: Vec<u8>) {
+    fn send(&mut self, from: usize, to: usize, kind: Kind, bytes: Vec<u8>, chain: bool) {
         let m = &mut self.metrics;
         m.messages_sent += 1;
         m.bytes_sent += bytes.len() as u64;
@@ -700,6 +721,10 @@ impl Sim {
         if self.cfg.loss > 0.0 && self.rng.f64() < self.cfg.loss {
             self.metrics.messages_lost += 1;
             self.abort(from, to);
+            if chain {
+                let initiator = if kind == Kind::First { to } else { from };
+                self.nodes[initiator].catch_ups_left = None;
+            }
             return;
         }
         let (lo, hi) = self.cfg.latency_ms;
@@ -711,6 +736,7 @@ impl Sim {
             to_inc: self.nodes[to].incarnation,
             kind,
             bytes,
+            chain,
         };
         self.schedule(at, Action::Deliver(msg));
     }
@@ -734,9 +760,11 @@ impl Sim {
         if !intact {
             self.metrics.messages_cut += 1;
             self.abort(from, to);
+            self.end_chain(&msg);
             return;
         }
         let now = self.now;
+        let mut more = false;
         let result = {
             let node = &mut self.nodes[to].node;
             node.stats.messages_in += 1;
@@ -749,6 +777,7 @@ impl Sim {
                 (Ok(Incoming::FirstResponse(resp)), Kind::First) => {
                     node.handle_first_response(&resp, now).map(|second| {
                         node.exchange_completed();
+                        more = second.more;
                         Some(second.message)
                     })
                 }
@@ -768,14 +797,62 @@ impl Sim {
                     self.metrics.exchanges_completed += 1;
                     Kind::Second
                 };
-                self.send(to, from, kind, reply);
+                self.send(to, from, kind, reply, msg.chain);
+                if msg.kind == Kind::First {
+                    self.catch_up(to, from, msg.chain, more);
+                }
             }
             Ok(None) => {}
             Err(why) => {
                 self.metrics.refusals += 1;
                 self.nodes[to].node.stats.refuse(why);
                 self.abort(from, to);
+                self.end_chain(&msg);
             }
+        }
+    }
+
+    /// After initiator `i`'s exchange with `j` (one of its chain's, or not):
+    /// the next catch-up exchange while it left updates out, as the runtime.
+    fn catch_up(&mut self, i: usize, j: usize, chain: bool, more: bool) {
+        let limit = self.cfg.catch_up_exchanges;
+        let n = &mut self.nodes[i];
+        let go = match (chain, n.catch_ups_left) {
+            (true, Some(left)) if more && left > 0 => {
+                n.catch_ups_left = Some(left - 1);
+                true
+            }
+            (true, _) => {
+                n.catch_ups_left = None;
+                false
+            }
+            (false, None) if more && limit > 0 => {
+                n.catch_ups_left = Some(limit - 1);
+                true
+            }
+            (false, _) => false,
+        };
+        if go {
+            n.node.stats.catch_ups += 1;
+            n.node.stats.exchanges_started += 1;
+            self.metrics.catch_ups += 1;
+            let target = self.nodes[j].name.clone();
+            self.open_exchange(i, &target, true);
+        }
+    }
+
+    /// A chain's exchange broke: the chain ends (for the life it belonged to).
+    fn end_chain(&mut self, msg: &Msg) {
+        if !msg.chain {
+            return;
+        }
+        let (i, inc) = if msg.kind == Kind::First {
+            (msg.to as usize, msg.to_inc)
+        } else {
+            (msg.from as usize, msg.from_inc)
+        };
+        if self.nodes[i].incarnation == inc {
+            self.nodes[i].catch_ups_left = None;
         }
     }
 
