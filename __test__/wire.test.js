@@ -301,3 +301,37 @@ test('(e) value encodings: str16 for 32-255 byte strings, integer versions, valu
     else assert.deepEqual(got, val, k);
   }
 });
+
+test('(f) a v1 response marked `more` starts a catch-up exchange, also after a stop in the middle of a chain', async () => {
+  const server = await RawServer.listen(24030);
+  const R = name(24030);
+  // an answer that says more was left out, from a (pretend) gossiper peer
+  const answerMore = async (conn) => {
+    const { msg: req } = await conn.next();
+    assert.equal(req.type, 0);
+    conn.send({ type: 1, request_digest: {}, updates: [], gossiper: 1, gens: {}, more: true });
+    const { msg: second } = await conn.next();
+    assert.equal(second.type, 2);
+  };
+  try {
+    // one-hour rounds: every exchange here is a push or a catch-up
+    const B = await startGossiper(24031, { seeds: [R], gossipIntervalMs: 3600000, pushOnChange: true });
+    await answerMore(await server.accept()); // the join's push
+    const held = await server.accept(); // the catch-up, left unanswered
+    const { msg: req } = await held.next();
+    assert.equal(req.type, 0, 'the catch-up sends a REQUEST');
+    assert.equal(B.stats().catchUps, 1);
+    // stopped in the middle of its chain, B must be able to start a chain again
+    await B.stop();
+    await B.start();
+    B.setLocalState('k', 1); // pushed to R
+    await answerMore(await server.accept());
+    const again = await server.accept();
+    assert.equal((await again.next()).msg.type, 0, 'a catch-up after the restart');
+    assert.equal(B.stats().catchUps, 2);
+    assert.deepEqual(B.recorded.error, []);
+  } finally {
+    await stopAll();
+    await server.close();
+  }
+});
