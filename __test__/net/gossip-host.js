@@ -47,7 +47,7 @@ const HEARTBEAT = '__heartbeat__';
 // ------------------------------------------------------------ host side ----
 
 function runHost() {
-  const { serveCommands } = require('./host-commands');
+  const { serveCommands, replyAndExit, setValues } = require('./host-commands');
   const { Gossiper } = require(path.join(__dirname, '..', '..'));
 
   const config = JSON.parse(process.argv[2] || '{}');
@@ -117,16 +117,11 @@ function runHost() {
     ending = true;
     try { await g.stop(); } catch { /* exiting anyway */ }
     running = false;
-    const line = reply ? `${JSON.stringify({ type: 'reply', ...reply, ok: true, t: Date.now() })}\n` : '';
-    process.stdout.write(line, () => process.exit(0));
+    replyAndExit(reply);
   }
 
   const handlers = {
-    set(msg) {
-      if (msg.values) for (const [k, v] of Object.entries(msg.values)) g.setLocalState(k, v);
-      else g.setLocalState(msg.key, msg.value);
-      return {};
-    },
+    set(msg) { return setValues(g, msg); },
     delete(msg) { return { deleted: g.deleteLocalState(msg.key) }; },
     dump(msg) { return dump(Boolean(msg.stats)); },
     async stop(msg) { await g.stop({ leave: Boolean(msg.leave) }); running = false; return {}; },

@@ -30,4 +30,18 @@ function serveCommands(handlers, out, end) {
   rl.on('close', () => end());
 }
 
-module.exports = { serveCommands };
+// Writes the last reply of an `exit` (if any) and exits once it is flushed:
+// in-flight gossip sockets would otherwise keep the process alive.
+function replyAndExit(reply) {
+  const line = reply ? `${JSON.stringify({ type: 'reply', ...reply, ok: true, t: Date.now() })}\n` : '';
+  process.stdout.write(line, () => process.exit(0));
+}
+
+// The `set` command of both hosts: `{key, value}` or `{values: {k: v}}`.
+function setValues(g, msg) {
+  if (msg.values) for (const [k, v] of Object.entries(msg.values)) g.setLocalState(k, v);
+  else g.setLocalState(msg.key, msg.value);
+  return {};
+}
+
+module.exports = { serveCommands, replyAndExit, setValues };

@@ -79,7 +79,7 @@ function removeStaleHostsFiles(harness) {
 // ---------------------------------------------------------- host side ----
 
 function runHost() {
-  const { serveCommands } = require('./host-commands');
+  const { serveCommands, replyAndExit, setValues } = require('./host-commands');
   const { loadOriginal, originalSelfAddress } = require('../support/original');
 
   const config = JSON.parse(process.argv[2] || '{}');
@@ -128,17 +128,11 @@ function runHost() {
     ending = true;
     try { if (running) g.stop(); } catch { /* exiting anyway */ }
     running = false;
-    const line = reply ? `${JSON.stringify({ type: 'reply', ...reply, ok: true, t: Date.now() })}\n` : '';
-    // in-flight outgoing gossip sockets would keep us alive: just go
-    process.stdout.write(line, () => process.exit(0));
+    replyAndExit(reply);
   }
 
   const handlers = {
-    set(msg) {
-      if (msg.values) for (const [k, v] of Object.entries(msg.values)) g.setLocalState(k, v);
-      else g.setLocalState(msg.key, msg.value);
-      return {};
-    },
+    set(msg) { return setValues(g, msg); },
     delete() { throw new Error('the original node-gossip cannot delete a key'); },
     dump() { return dump(); },
     stop() { if (running) g.stop(); running = false; return {}; },
