@@ -1159,8 +1159,9 @@ impl Node {
             requests.iter().map(|&(id, ours, _)| (id, ours)).collect();
         if !v1 {
             let ext = self.ext(false);
+            let definite = wants.len();
             return Ok(self
-                .build_response(Some(&requests), wants.into_iter(), v1, ext)
+                .build_response(Some(&requests), wants.into_iter(), definite, v1, ext)
                 .0);
         }
         // Peers the requester did not name: those of the partition its digest
@@ -1194,7 +1195,15 @@ impl Node {
             .filter(|&i| occupied(i) && unnamed(i) && !in_partition(i))
             .map(|i| (i as PeerId, 0));
         let ext = self.ext(false);
-        let (out, _) = self.build_response(Some(&requests), wants.into_iter().chain(rest), v1, ext);
+        // only what the requester surely lacks counts as left out
+        let definite = wants.len();
+        let (out, _) = self.build_response(
+            Some(&requests),
+            wants.into_iter().chain(rest),
+            definite,
+            v1,
+            ext,
+        );
         self.missing_cursor = start + reached.get();
         Ok(out)
     }
@@ -1242,11 +1251,14 @@ impl Node {
     /// Fills a response up to the outgoing budget: requests first (they are
     /// small and let the other side catch us up), then whole or partial
     /// version-ordered runs of deltas, peer by peer. Also says whether
-    /// anything was left out for lack of room (and says so in the message).
+    /// anything was left out for lack of room (and says so in the message):
+    /// a request, or updates of the first `definite` wants; the wants after
+    /// them only fill the room left (peers the other side may well know).
     fn build_response(
         &self,
         requests: Option<&[(PeerId, u64)]>,
         wants: impl Iterator<Item = (PeerId, u64)>,
+        definite: usize,
         v1: bool,
         ext: Ext,
     ) -> (Vec<u8>, bool) {
@@ -1271,10 +1283,10 @@ impl Node {
         let mut updates: Vec<Delta> = Vec::with_capacity((budget / 40).min(4096));
         let mut generations: Vec<(&str, u64)> = Vec::new();
         let mut misses = 0;
-        'peers: for (id, after) in wants {
+        'peers: for (n, (id, after)) in wants.enumerate() {
             let Some(p) = self.peer(id) else { continue };
             if budget < 16 || misses >= MAX_MISSES {
-                left_out = true;
+                left_out |= n < definite;
                 break;
             }
             let mut sent_any = false;
@@ -1293,7 +1305,7 @@ impl Node {
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
                     misses += usize::from(!sent_any);
-                    left_out = true;
+                    left_out |= n < definite;
                     continue 'peers;
                 }
                 misses = 0;
@@ -1341,7 +1353,8 @@ impl Node {
         wants.extend(keyed.into_iter().map(|(_, w)| w));
         let v1 = resp.ext.is_v1();
         let ext = self.ext(false);
-        let (message, left_out) = self.build_response(None, wants.into_iter(), v1, ext);
+        let definite = wants.len();
+        let (message, left_out) = self.build_response(None, wants.into_iter(), definite, v1, ext);
         Ok(SecondResponse {
             message,
             more: left_out || (v1 && resp.ext.more),

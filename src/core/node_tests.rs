@@ -953,6 +953,13 @@ fn messages_stay_within_the_budget_and_every_peer_is_served() {
         rounds >= 5,
         "40 kB cannot fit in a few 2 kB messages ({rounds})"
     );
+    // a holds everything: b fills the room its split digest leaves with peers
+    // a may know, but leaves out nothing a lacks, so no catch-up follows
+    let (more, first_more) = exchange_more(&mut a, &mut b, now);
+    assert!(
+        !more && !first_more,
+        "more {more}, first said more {first_more}"
+    );
 }
 
 /// One exchange started by `a`; whether `a` was told (or found) that more
