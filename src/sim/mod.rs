@@ -718,17 +718,6 @@ impl Sim {
         n.round_bytes += bytes.len() as u64;
         n.node.stats.messages_out += 1;
         n.node.stats.bytes_out += bytes.len() as u64;
-        if self.cfg.loss > 0.0 && self.rng.f64() < self.cfg.loss {
-            self.metrics.messages_lost += 1;
-            self.abort(from, to);
-            if chain {
-                let initiator = if kind == Kind::First { to } else { from };
-                self.nodes[initiator].catch_ups_left = None;
-            }
-            return;
-        }
-        let (lo, hi) = self.cfg.latency_ms;
-        let at = self.now + self.rng.u64(lo..=hi);
         let msg = Msg {
             from: from as u32,
             from_inc: self.nodes[from].incarnation,
@@ -738,6 +727,14 @@ impl Sim {
             bytes,
             chain,
         };
+        if self.cfg.loss > 0.0 && self.rng.f64() < self.cfg.loss {
+            self.metrics.messages_lost += 1;
+            self.abort(from, to);
+            self.end_chain(&msg);
+            return;
+        }
+        let (lo, hi) = self.cfg.latency_ms;
+        let at = self.now + self.rng.u64(lo..=hi);
         self.schedule(at, Action::Deliver(msg));
     }
 
