@@ -99,6 +99,11 @@ export interface PeerStats {
 
 export interface GossiperStats {
   rounds: number;
+  /**
+   * How far this node's own rounds fell behind (an overloaded or suspended process), in ms, in all.
+   * The failure detector does not count that time as the peers' silence.
+   */
+  stalledMs: number;
   exchangesStarted: number;
   /** Of those, started at once because the last exchange with the peer had to leave updates out (`catchUpExchanges`). */
   catchUps: number;

@@ -261,8 +261,8 @@ describe('start and stop', () => {
   test('stats() fields are numbers that grow with gossip', TEST, async (t) => {
     const [a] = await cluster(t, 2);
     const s1 = a.stats();
-    for (const f of ['rounds', 'exchangesStarted', 'exchangesCompleted', 'exchangesFailed', 'connectFailures',
-      'connectionsAccepted', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'updatesApplied',
+    for (const f of ['rounds', 'stalledMs', 'exchangesStarted', 'catchUps', 'exchangesCompleted', 'exchangesFailed',
+      'connectFailures', 'connectionsAccepted', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'updatesApplied',
       'updatesStale', 'updatesRefused', 'updatesAboutSelf', 'peersRefused', 'tombstonesCollected', 'events',
       'peersLive', 'peersDead']) {
       assert.equal(typeof s1[f], 'number', `stats().${f}`);

@@ -121,6 +121,7 @@ pub struct PeerStats {
 #[napi(object)]
 pub struct NativeStats {
     pub rounds: f64,
+    pub stalled_ms: f64,
     pub exchanges_started: f64,
     pub catch_ups: f64,
     pub exchanges_completed: f64,
@@ -269,14 +270,14 @@ impl NativeGossiper {
 
     #[napi]
     pub fn stats(&self) -> NativeStats {
+        let stalled_ms = self.node.stalled_ms();
         self.node.with_core(|core, now| {
             let s = &core.stats;
-            let me = core.me_id();
             let reports = core.report(now);
             let peers_live = reports.iter().filter(|r| r.alive).count() as u32;
-            let _ = me;
             NativeStats {
                 rounds: s.rounds as f64,
+                stalled_ms: stalled_ms as f64,
                 exchanges_started: s.exchanges_started as f64,
                 catch_ups: s.catch_ups as f64,
                 exchanges_completed: s.exchanges_completed as f64,

@@ -782,6 +782,54 @@ fn after_a_stall_of_our_own_peers_are_judged_a_round_later() {
     assert!(has(&events(&mut b), "failed", A));
 }
 
+/// Two nodes whose rounds all run 4 s late (a process with far more nodes
+/// than its CPU can serve), checked four times a second in between: does
+/// `b` report `a` failed? `b` judges by real time, or by its `RoundClock`.
+fn overload_convicts(round_clock: bool) -> bool {
+    let mut a = node(A, 1_000, 0);
+    let mut b = node(B, 5_000, 0);
+    let start = gossip(&mut a, &mut b, 0, 20);
+    events(&mut b);
+    let mut clock = crate::core::time::RoundClock::new(500);
+    clock.rounds_from(start + 1000);
+    let mut time = |real: Millis, round: Option<Millis>| {
+        if !round_clock {
+            return real;
+        }
+        if let Some(due) = round {
+            // what the runtime tells the clock as a round starts
+            clock.round(due, real, real + 1000);
+        }
+        clock.at(real)
+    };
+    let (mut due, mut last) = (start + 1000, start);
+    for _ in 0..6 {
+        let ran = due + 4000;
+        for check in (last + 250..ran).step_by(250) {
+            b.check_liveness(time(check, None));
+        }
+        let now = time(ran, Some(due));
+        a.tick(now);
+        b.tick(now);
+        exchange(&mut a, &mut b, now);
+        exchange(&mut b, &mut a, now);
+        if has(&events(&mut b), "failed", A) {
+            return true;
+        }
+        (due, last) = (ran + 1000, ran);
+    }
+    false
+}
+
+#[test]
+fn rounds_running_late_convict_no_one_when_judged_by_the_round_clock() {
+    assert!(
+        overload_convicts(false),
+        "real time: a's 5 s silences look like a failure"
+    );
+    assert!(!overload_convicts(true));
+}
+
 // ---- dead peer removal ----------------------------------------------------------------
 
 #[test]

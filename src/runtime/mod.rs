@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::core::stats::Refusal;
-use crate::core::time::Millis;
+use crate::core::time::{Millis, RoundClock};
 use crate::core::{Config, Event, Node};
 use crate::wire::seal::{Keyring, KEY_BYTES};
 use crate::wire::ScanLimits;
@@ -116,6 +116,9 @@ pub(crate) struct Shared {
     limits: ConnLimits,
     sealing: parking_lot::RwLock<Option<Sealing>>,
     epoch: Instant,
+    /// The time the core sees: real time held back while our own rounds run
+    /// late (see `RoundClock`).
+    clock: Mutex<RoundClock>,
     push: eager::Trigger,
     /// A chain of catch-up exchanges is running (see `exchange::initiate`).
     catching_up: AtomicBool,
@@ -133,8 +136,13 @@ impl Shared {
         self.sealing.read().clone()
     }
 
+    /// Real milliseconds since this node was made.
+    fn real_ms(&self, at: Instant) -> Millis {
+        at.saturating_duration_since(self.epoch).as_millis() as Millis
+    }
+
     fn now(&self) -> Millis {
-        self.epoch.elapsed().as_millis() as Millis
+        self.clock.lock().at(self.real_ms(Instant::now()))
     }
 
     /// Runs `f` on the core and passes on the events it produced.
@@ -181,6 +189,8 @@ impl GossipNode {
         let generation = crate::core::time::wall_clock_version();
         let sealing =
             parking_lot::RwLock::new(sealing_for(&net.keys, config.cluster_name.as_deref()));
+        // a round late by more than half a round stalls the node's clock
+        let slack = config.gossip_interval_ms / 2;
         let node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
         GossipNode {
             shared: Arc::new(Shared {
@@ -190,6 +200,7 @@ impl GossipNode {
                 limits,
                 sealing,
                 epoch: Instant::now(),
+                clock: Mutex::new(RoundClock::new(slack)),
                 push: eager::Trigger::default(),
                 catching_up: AtomicBool::new(false),
             }),
@@ -200,6 +211,12 @@ impl GossipNode {
     /// Runs `f` on the core (local writes, reads for stats).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
         self.shared.with_core(f)
+    }
+
+    /// How far this node's own rounds fell behind, in all: time its clock
+    /// was held back (see `RoundClock`).
+    pub fn stalled_ms(&self) -> Millis {
+        self.shared.clock.lock().held()
     }
 
     /// Runs a local write on the core; a write that succeeded is pushed to
@@ -261,6 +278,7 @@ impl GossipNode {
                 }
                 r.exchanges.lock().abort_all();
                 liveness::unwatch(&shared);
+                shared.clock.lock().no_rounds();
                 shared.core.lock().stop();
             }
             shared.sink.deliver(vec![Signal::Stopped]);
@@ -363,10 +381,19 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 /// instant, and news would travel one hop a round instead of several.
 async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>) {
     let interval = Duration::from_millis(shared.core.lock().config().gossip_interval_ms.max(1));
-    let mut timer = tokio::time::interval_at(first_round(interval), interval);
+    let first = first_round(interval);
+    let mut timer = tokio::time::interval_at(first, interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let due_ms = |at: tokio::time::Instant| shared.real_ms(at.into_std());
+    shared.clock.lock().rounds_from(due_ms(first));
     loop {
-        timer.tick().await;
+        let due = timer.tick().await;
+        let ran = tokio::time::Instant::now();
+        // `Delay`: a late round puts the next one a whole interval after it
+        shared
+            .clock
+            .lock()
+            .round(due_ms(due), due_ms(ran), due_ms(ran + interval));
         let requests = shared.with_core(|core, now| {
             let targets = core.tick(now);
             requests_for(core, targets)
@@ -426,3 +453,6 @@ async fn announce_leave(shared: &Arc<Shared>) {
     let wait = Duration::from_millis(shared.net.read_timeout_ms.min(2000));
     let _ = tokio::time::timeout(wait, async { while set.join_next().await.is_some() {} }).await;
 }
+
+#[cfg(test)]
+mod tests;
