@@ -4,6 +4,7 @@
 pub mod config;
 pub mod event;
 pub mod failure_detector;
+pub mod name_index;
 pub mod node;
 pub mod peer_name;
 pub mod peer_state;

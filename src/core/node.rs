@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashTable;
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::config::Config;
 use super::event::{Event, PeerId};
 use super::failure_detector::{ring_len, FailureDetector};
+use super::name_index::{name_hash, same_name, NameIndex};
 use super::peer_name;
 use super::peer_state::{heartbeat_key, PeerState, Value};
 use super::stats::{Refusal, Stats};
@@ -189,56 +189,9 @@ pub struct SecondResponse {
     pub more: bool,
 }
 
-/// The hash of a peer name: the key of the node's index, and, by its low
-/// bits, the digest partition the name falls in (see `Node::request`). Other
-/// nodes compute it to tell which partition a digest covers, so it is fixed
-/// here (a word-at-a-time multiply-rotate, finished with MurmurHash3's
-/// 64-bit mixer), never a library's or a process's hasher.
-pub fn name_hash(name: &str) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes = name.as_bytes();
-    let mut h = 0x243f_6a88_85a3_08d3 ^ bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// `a == b` for names, which are short: compared eight bytes at a time in
-/// place, where `==` calls `memcmp` (a measurable share of a node's time).
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-    let n = a.len();
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 <= n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        // the last (overlapping) word covers the rest
-        word(a, n - 8) == word(b, n - 8)
-    } else {
-        a == b
-    }
+/// The name of an indexed slot (every indexed slot holds a peer).
+fn slot_name(peers: &[Option<Peer>], id: PeerId) -> &str {
+    peers[id as usize].as_ref().map_or("", |p| &p.name)
 }
 
 /// `a` and `b` alternately, then what is left of the longer.
@@ -365,7 +318,7 @@ pub struct Node {
     ring_len: usize,
     free: Vec<PeerId>,
     /// Slots by name (hashed with `name_hash`; the names are the peers').
-    index: HashTable<PeerId>,
+    index: NameIndex,
     /// When each failed peer was reported failed, kept only when failed peers
     /// are removed after a while (`dead_peer_removal_ms`).
     failed_at: FxHashMap<PeerId, Millis>,
@@ -409,7 +362,7 @@ impl Node {
             digest_info: vec![0],
             digest_slice: 0,
             free: Vec::new(),
-            index: HashTable::new(),
+            index: NameIndex::default(),
             failed_at: FxHashMap::default(),
             names: None,
             heartbeat_values: std::array::from_fn(|_| None),
@@ -445,9 +398,7 @@ impl Node {
         self.rings.reserve_exact(more * self.ring_len);
         let index_more = peers.saturating_sub(self.index.len());
         let slots = &self.peers;
-        self.index.reserve(index_more, |&id| {
-            name_hash(&slots[id as usize].as_ref().expect("indexed").name)
-        });
+        self.index.reserve(index_more, |id| slot_name(slots, id));
     }
 
     /// The detector's samples of slot `id`.
@@ -472,33 +423,20 @@ impl Node {
 
     fn index_get_hashed(&self, name: &str, hash: u64) -> Option<PeerId> {
         let peers = &self.peers;
-        self.index
-            .find(hash, |&id| {
-                peers[id as usize]
-                    .as_ref()
-                    .is_some_and(|p| same_name(&p.name, name))
-            })
-            .copied()
+        self.index.get(name, hash, |id| slot_name(peers, id))
     }
 
     /// Indexes slot `id` under its peer's name.
     fn index_insert(&mut self, id: PeerId) {
         let peers = &self.peers;
-        let hash = name_hash(&peers[id as usize].as_ref().expect("slot").name);
-        self.index.insert_unique(hash, id, |&i| {
-            name_hash(&peers[i as usize].as_ref().expect("indexed").name)
-        });
+        self.index
+            .insert(id, slot_name(peers, id), |i| slot_name(peers, i));
     }
 
     /// Unindexes `name` (its slot must still hold it); returns the slot.
     fn index_remove(&mut self, name: &str) -> Option<PeerId> {
         let peers = &self.peers;
-        let found = self.index.find_entry(name_hash(name), |&id| {
-            peers[id as usize]
-                .as_ref()
-                .is_some_and(|p| same_name(&p.name, name))
-        });
-        found.ok().map(|e| e.remove().0)
+        self.index.remove(name, |id| slot_name(peers, id))
     }
 
     pub fn name(&self) -> &Arc<str> {

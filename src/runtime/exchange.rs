@@ -121,10 +121,8 @@ async fn exchange_once(shared: &Arc<Shared>, target: &str, request: Vec<u8>) -> 
 }
 
 pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
+    // for the debug log only, formatted when it is written
+    let peer = stream.peer_addr().ok();
     let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
@@ -155,11 +153,14 @@ pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
         Ok(()) => t.finish().await,
         Err(why) => {
             shared.count(why);
-            let name = shared.core.lock().name().clone();
-            debug_log::log(
-                &name,
-                format_args!("closed the connection from {peer}: {}", why.name()),
-            );
+            if debug_log::enabled() {
+                let name = shared.core.lock().name().clone();
+                let peer = peer.map_or("?".to_string(), |a| a.to_string());
+                debug_log::log(
+                    &name,
+                    format_args!("closed the connection from {peer}: {}", why.name()),
+                );
+            }
         }
     }
 }
