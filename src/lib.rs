@@ -8,6 +8,11 @@
 
 #[cfg(feature = "node")]
 mod binding;
+
+/// The addon's own allocations go to mimalloc (see Cargo.toml).
+#[cfg(feature = "node")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod core;
 pub mod runtime;
 pub mod sim;
