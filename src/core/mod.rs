@@ -1,6 +1,7 @@
 //! The sans-IO protocol core: state, versions, digests and deltas, failure
 //! detection. No sockets, no clocks, no threads: time is an argument.
 
+pub mod catch_up;
 pub mod config;
 pub mod event;
 pub mod failure_detector;

@@ -3,15 +3,16 @@
 //! Anything unexpected closes the connection and is counted; nothing here
 //! can take the node down.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::debug_log;
 use super::transport::Transport;
 use super::Shared;
+use crate::core::catch_up::CatchUpChain;
 use crate::core::stats::Refusal;
 use crate::wire::{self, Incoming};
 
@@ -24,40 +25,38 @@ fn account(shared: &Shared, t: &Transport, messages_in: u64, messages_out: u64) 
     core.stats.messages_out += messages_out;
 }
 
-/// Runs an exchange with `target`, then as many catch-up exchanges as the
-/// node allows while the last one had to leave updates out. One chain of
-/// catch-ups at a time per node: with chains to several peers at once, the
-/// burst benchmark wrote 146 MB instead of 84 MB (most of it the same
-/// updates from several peers) and took longer.
+/// Runs an exchange with `target`, then catch-up exchanges with it while
+/// the node's `CatchUpChain` says so.
 pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8>) {
+    let limit = shared.net.catch_up_exchanges;
     let more = exchange_once(shared, target, request).await;
-    if !more
-        || shared.net.catch_up_exchanges == 0
-        || shared.catching_up.swap(true, Ordering::AcqRel)
-    {
+    if !shared.catch_up.lock().next(false, more, limit) {
         return;
     }
     // ends the chain however this task ends (a stop aborts it mid-way)
-    let _chain = ChainRunning(&shared.catching_up);
-    for _ in 0..shared.net.catch_up_exchanges {
+    let chain = ChainRunning(&shared.catch_up);
+    loop {
         let request = {
             let mut core = shared.core.lock();
             core.stats.catch_ups += 1;
             core.stats.exchanges_started += 1;
             core.request()
         };
-        if !exchange_once(shared, target, request).await {
-            break;
+        let more = exchange_once(shared, target, request).await;
+        if !shared.catch_up.lock().next(true, more, limit) {
+            // ended by `next`; no other chain may be ended in its place
+            std::mem::forget(chain);
+            return;
         }
     }
 }
 
-/// Marks a node's catch-up chain as running until dropped.
-struct ChainRunning<'a>(&'a AtomicBool);
+/// Ends a node's catch-up chain when dropped.
+struct ChainRunning<'a>(&'a Mutex<CatchUpChain>);
 
 impl Drop for ChainRunning<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.lock().end();
     }
 }
 

@@ -12,7 +12,6 @@ mod resolve;
 mod transport;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::core::catch_up::CatchUpChain;
 use crate::core::stats::Refusal;
 use crate::core::time::{Millis, RoundClock};
 use crate::core::{Config, Event, Node};
@@ -120,8 +120,8 @@ pub(crate) struct Shared {
     /// late (see `RoundClock`).
     clock: Mutex<RoundClock>,
     push: eager::Trigger,
-    /// A chain of catch-up exchanges is running (see `exchange::initiate`).
-    catching_up: AtomicBool,
+    /// Its chain of catch-up exchanges (see `exchange::initiate`).
+    catch_up: Mutex<CatchUpChain>,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -202,7 +202,7 @@ impl GossipNode {
                 epoch: Instant::now(),
                 clock: Mutex::new(RoundClock::new(slack)),
                 push: eager::Trigger::default(),
-                catching_up: AtomicBool::new(false),
+                catch_up: Mutex::new(CatchUpChain::default()),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }

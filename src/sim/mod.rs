@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::core::catch_up::CatchUpChain;
 use crate::core::node::Peer;
 use crate::core::node::{Names, StateError, HEARTBEAT_KEY, LEFT_KEY};
 use crate::core::peer_state::Value;
@@ -247,9 +248,7 @@ struct SimNode {
     counts: EventCounts,
     bytes_sent: u64,
     round_bytes: u64,
-    /// Catch-up exchanges the running chain may still start; `None` when no
-    /// chain runs.
-    catch_ups_left: Option<u32>,
+    catch_up: CatchUpChain,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,7 +395,7 @@ impl Sim {
                 counts: EventCounts::default(),
                 bytes_sent: 0,
                 round_bytes: 0,
-                catch_ups_left: None,
+                catch_up: CatchUpChain::default(),
             });
             let at = rng.u64(0..=sim.cfg.start_spread_ms);
             sim.schedule(
@@ -607,7 +606,7 @@ impl Sim {
         n.incarnation += 1;
         n.status = Status::Pending;
         n.left = false;
-        n.catch_ups_left = None;
+        n.catch_up.end();
         let inc = n.incarnation;
         self.failed_ids.retain(|(obs, _), _| *obs as usize != i);
         self.on_start(i, inc);
@@ -697,7 +696,7 @@ impl Sim {
             s.connect_failures += 1;
             s.exchanges_failed += 1;
             if chain {
-                self.nodes[i].catch_ups_left = None;
+                self.nodes[i].catch_up.end();
             }
             return;
         }
@@ -812,24 +811,8 @@ impl Sim {
     /// After initiator `i`'s exchange with `j` (one of its chain's, or not):
     /// the next catch-up exchange while it left updates out, as the runtime.
     fn catch_up(&mut self, i: usize, j: usize, chain: bool, more: bool) {
-        let limit = self.cfg.catch_up_exchanges;
         let n = &mut self.nodes[i];
-        let go = match (chain, n.catch_ups_left) {
-            (true, Some(left)) if more && left > 0 => {
-                n.catch_ups_left = Some(left - 1);
-                true
-            }
-            (true, _) => {
-                n.catch_ups_left = None;
-                false
-            }
-            (false, None) if more && limit > 0 => {
-                n.catch_ups_left = Some(limit - 1);
-                true
-            }
-            (false, _) => false,
-        };
-        if go {
+        if n.catch_up.next(chain, more, self.cfg.catch_up_exchanges) {
             n.node.stats.catch_ups += 1;
             n.node.stats.exchanges_started += 1;
             self.metrics.catch_ups += 1;
@@ -849,7 +832,7 @@ impl Sim {
             (msg.from as usize, msg.from_inc)
         };
         if self.nodes[i].incarnation == inc {
-            self.nodes[i].catch_ups_left = None;
+            self.nodes[i].catch_up.end();
         }
     }
 
