@@ -7,14 +7,18 @@
 //! floor on the deviation and an acceptable pause (as in Akka), which detects
 //! a stop several times sooner at the same threshold without false alarms.
 //!
-//! A detector is 16 bytes; its inter-arrival samples live in a ring of
-//! `window` slots that the caller keeps (the node keeps every peer's ring in
+//! A detector is 16 bytes; its inter-arrival samples (whole milliseconds,
+//! two bytes each) live in a ring of `window` slots that the caller keeps (the node keeps every peer's ring in
 //! one flat table), so a node that knows thousands of peers pays no
 //! allocation, pointer or spare capacity per peer. The mean and deviation are
 //! summed from the ring when asked: the samples are whole milliseconds, so
 //! the sums are exact and equal to running sums, without their upkeep.
 
 use super::time::Millis;
+
+/// One inter-arrival sample: whole milliseconds, up to 65.5 s (a longer
+/// silence is recorded as 65.5 s; a peer silent that long is long failed).
+pub type Sample = u16;
 
 /// How inter-arrival times are assumed to be distributed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +88,7 @@ impl FailureDetector {
     }
 
     /// Records that the peer showed a sign of life at `now`.
-    pub fn arrival(&mut self, now: Millis, config: &DetectorConfig, ring: &mut [f32]) {
+    pub fn arrival(&mut self, now: Millis, config: &DetectorConfig, ring: &mut [Sample]) {
         // The first real arrival records the initial interval: a clock started
         // by `expect_from` (a peer only heard of) is not an arrival to measure from.
         let interval = if self.armed && self.count > 0 {
@@ -98,7 +102,8 @@ impl FailureDetector {
         if window == 0 {
             return;
         }
-        ring[(self.count % window) as usize] = interval as f32;
+        ring[(self.count % window) as usize] =
+            interval.round().min(f64::from(Sample::MAX)) as Sample;
         self.count += 1;
         if self.count == 2 * window {
             self.count = window;
@@ -136,12 +141,12 @@ impl FailureDetector {
     }
 
     /// The samples recorded, in no particular order.
-    pub fn samples<'r>(&self, ring: &'r [f32]) -> &'r [f32] {
+    pub fn samples<'r>(&self, ring: &'r [Sample]) -> &'r [Sample] {
         &ring[..(self.count as usize).min(ring.len())]
     }
 
     /// Number of samples, their sum and the sum of their squares.
-    fn moments(&self, ring: &[f32]) -> (usize, f64, f64) {
+    fn moments(&self, ring: &[Sample]) -> (usize, f64, f64) {
         let samples = self.samples(ring);
         let (mut sum, mut sum_sq) = (0.0, 0.0);
         for &s in samples {
@@ -154,7 +159,7 @@ impl FailureDetector {
 
     /// The mean and standard deviation of the samples; with none, the
     /// initial interval and 0.
-    fn estimate(&self, config: &DetectorConfig, ring: &[f32]) -> (f64, f64) {
+    fn estimate(&self, config: &DetectorConfig, ring: &[Sample]) -> (f64, f64) {
         let (n, sum, sum_sq) = self.moments(ring);
         if n == 0 {
             return (config.initial_interval_ms, 0.0);
@@ -168,12 +173,12 @@ impl FailureDetector {
         (mean, std)
     }
 
-    pub fn mean(&self, config: &DetectorConfig, ring: &[f32]) -> f64 {
+    pub fn mean(&self, config: &DetectorConfig, ring: &[Sample]) -> f64 {
         self.estimate(config, ring).0
     }
 
     /// The suspicion level at `now`; 0 for a peer never heard from.
-    pub fn phi(&self, now: Millis, config: &DetectorConfig, ring: &[f32]) -> f64 {
+    pub fn phi(&self, now: Millis, config: &DetectorConfig, ring: &[Sample]) -> f64 {
         let Some(last) = self.last_arrival() else {
             return 0.0;
         };
@@ -184,7 +189,7 @@ impl FailureDetector {
     /// Whether phi at `now` is above the threshold: `phi(..) > phi_threshold`,
     /// without the logarithms while the silence is within the mean and the
     /// acceptable pause (phi is then at most log10(2), about 0.301).
-    pub fn suspected(&self, now: Millis, config: &DetectorConfig, ring: &[f32]) -> bool {
+    pub fn suspected(&self, now: Millis, config: &DetectorConfig, ring: &[Sample]) -> bool {
         let Some(last) = self.last_arrival() else {
             return 0.0 > config.phi_threshold;
         };
@@ -242,7 +247,7 @@ mod tests {
     /// A detector with its own ring, as a node keeps them.
     struct Owned {
         d: FailureDetector,
-        ring: Vec<f32>,
+        ring: Vec<Sample>,
         cfg: DetectorConfig,
     }
 
@@ -250,7 +255,7 @@ mod tests {
         fn new(cfg: &DetectorConfig) -> Self {
             Owned {
                 d: FailureDetector::new(),
-                ring: vec![0.0; ring_len(cfg)],
+                ring: vec![0; ring_len(cfg)],
                 cfg: cfg.clone(),
             }
         }
@@ -282,6 +287,19 @@ mod tests {
     fn unknown_peer_is_not_suspected() {
         let d = Owned::new(&DetectorConfig::default());
         assert_eq!(d.phi(1_000_000), 0.0);
+    }
+
+    #[test]
+    fn samples_are_whole_milliseconds_and_a_long_silence_is_capped() {
+        let cfg = DetectorConfig {
+            initial_interval_ms: 37.5,
+            ..DetectorConfig::default()
+        };
+        let mut d = Owned::new(&cfg);
+        d.arrival(1_000);
+        d.arrival(101_000); // 100 s later
+        assert_eq!(d.d.samples(&d.ring), &[38, Sample::MAX]);
+        assert_eq!(d.mean(), (38.0 + 65_535.0) / 2.0);
     }
 
     #[test]

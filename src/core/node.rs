@@ -16,7 +16,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::config::Config;
 use super::event::{Event, PeerId};
-use super::failure_detector::{ring_len, FailureDetector};
+use super::failure_detector::{ring_len, FailureDetector, Sample};
 use super::name_index::{name_hash, same_name, NameIndex};
 use super::peer_name;
 use super::peer_state::{heartbeat_key, PeerState, Value};
@@ -308,7 +308,7 @@ pub struct Node {
     config: Config,
     peers: Vec<Option<Peer>>,
     /// The detectors' samples: `ring_len` slots per peer slot.
-    rings: Vec<f32>,
+    rings: Vec<Sample>,
     /// Per slot, its name's partition and digest entry size (`digest_info`);
     /// 0 for ourselves and empty slots. Read to plan a split digest, and to
     /// find the peers of a partition, without touching the peers.
@@ -357,7 +357,7 @@ impl Node {
         Node {
             config,
             peers: vec![Some(me)],
-            rings: vec![0.0; ring_len],
+            rings: vec![0; ring_len],
             ring_len,
             digest_info: vec![0],
             digest_slice: 0,
@@ -402,7 +402,7 @@ impl Node {
     }
 
     /// The detector's samples of slot `id`.
-    pub fn ring(&self, id: PeerId) -> &[f32] {
+    pub fn ring(&self, id: PeerId) -> &[Sample] {
         let at = id as usize * self.ring_len;
         &self.rings[at..at + self.ring_len]
     }
@@ -855,7 +855,7 @@ impl Node {
             None => {
                 self.peers.push(Some(peer));
                 self.digest_info.push(info);
-                self.rings.resize(self.peers.len() * self.ring_len, 0.0);
+                self.rings.resize(self.peers.len() * self.ring_len, 0);
                 (self.peers.len() - 1) as PeerId
             }
         };
