@@ -790,7 +790,7 @@ fn overload_convicts(round_clock: bool) -> bool {
     let mut b = node(B, 5_000, 0);
     let start = gossip(&mut a, &mut b, 0, 20);
     events(&mut b);
-    let mut clock = crate::core::time::RoundClock::new(500);
+    let mut clock = crate::core::time::RoundClock::new(1000);
     clock.rounds_from(start + 1000);
     let mut time = |real: Millis, round: Option<Millis>| {
         if !round_clock {
@@ -798,7 +798,7 @@ fn overload_convicts(round_clock: bool) -> bool {
         }
         if let Some(due) = round {
             // what the runtime tells the clock as a round starts
-            clock.round(due, real, real + 1000);
+            clock.round(due, real);
         }
         clock.at(real)
     };

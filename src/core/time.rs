@@ -20,7 +20,7 @@ pub fn wall_clock_version() -> u64 {
 pub const MAX_SAFE_VERSION: u64 = (1 << 53) - 1;
 
 /// The clock a node judges its peers by: real time, except that it runs at
-/// most `slack` past a round that is due and has not run. When the node's
+/// most half a round past a round that is due and has not run. When the node's
 /// own rounds fall behind (an overloaded machine, a suspended process), its
 /// peers' silence is its own doing: the failure detector then measures it in
 /// the node's rounds rather than in wall time, and convicts no one for it.
@@ -28,7 +28,7 @@ pub const MAX_SAFE_VERSION: u64 = (1 << 53) - 1;
 /// clock never jumps, forward or back.
 #[derive(Clone, Debug)]
 pub struct RoundClock {
-    slack: Millis,
+    interval: Millis,
     /// Real time cut out so far.
     held: Millis,
     /// When the next round is due (real time), while rounds run.
@@ -37,9 +37,10 @@ pub struct RoundClock {
 }
 
 impl RoundClock {
-    pub fn new(slack: Millis) -> Self {
+    /// For rounds `interval` apart.
+    pub fn new(interval: Millis) -> Self {
         RoundClock {
-            slack,
+            interval,
             held: 0,
             due: None,
             last: 0,
@@ -49,11 +50,16 @@ impl RoundClock {
     /// The node's time at real time `real` (never less than last read).
     pub fn at(&mut self, real: Millis) -> Millis {
         let capped = match self.due {
-            Some(due) => real.min(due.saturating_add(self.slack)),
+            Some(due) => real.min(due.saturating_add(self.slack())),
             None => real,
         };
         self.last = capped.saturating_sub(self.held).max(self.last);
         self.last
+    }
+
+    /// How late a round may run before the clock stops: half a round.
+    fn slack(&self) -> Millis {
+        self.interval / 2
     }
 
     /// Rounds start; the first is due at `due`.
@@ -61,10 +67,11 @@ impl RoundClock {
         self.due = Some(due);
     }
 
-    /// The round due at `due` runs at `real`; the next is due at `next`.
-    pub fn round(&mut self, due: Millis, real: Millis, next: Millis) {
-        self.held += real.saturating_sub(due.saturating_add(self.slack));
-        self.due = Some(next);
+    /// The round due at `due` runs at `real`; the next is due a whole
+    /// interval after it (a late round does not bring the next one closer).
+    pub fn round(&mut self, due: Millis, real: Millis) {
+        self.held += real.saturating_sub(due.saturating_add(self.slack()));
+        self.due = Some(real.saturating_add(self.interval));
     }
 
     /// Rounds stop (the node stopped): the clock follows real time again.
@@ -84,11 +91,11 @@ mod tests {
 
     #[test]
     fn on_time_rounds_leave_real_time_alone() {
-        let mut c = RoundClock::new(500);
+        let mut c = RoundClock::new(1000);
         c.rounds_from(1000);
         for r in 1..=10 {
             assert_eq!(c.at(r * 1000 - 400), r * 1000 - 400);
-            c.round(r * 1000, r * 1000 + 3, (r + 1) * 1000 + 3);
+            c.round(r * 1000, r * 1000 + 3);
             assert_eq!(c.at(r * 1000 + 3), r * 1000 + 3);
         }
         assert_eq!(c.held(), 0);
@@ -96,18 +103,18 @@ mod tests {
 
     #[test]
     fn a_late_round_holds_the_clock_at_the_slack_and_it_never_jumps() {
-        let mut c = RoundClock::new(500);
+        let mut c = RoundClock::new(1000);
         c.rounds_from(1000);
         assert_eq!(c.at(1200), 1200);
         // the round due at 1000 runs at 5000: meanwhile the clock stops at 1500
         assert_eq!(c.at(3000), 1500);
         assert_eq!(c.at(4999), 1500);
-        c.round(1000, 5000, 6000);
+        c.round(1000, 5000);
         assert_eq!(c.held(), 3500);
         assert_eq!(c.at(5000), 1500);
         assert_eq!(c.at(5600), 2100);
         // on time again: runs with real time, 3.5 s behind it
-        c.round(6000, 6000, 7000);
+        c.round(6000, 6000);
         assert_eq!(c.at(6900), 3400);
         assert_eq!(c.held(), 3500);
     }
@@ -115,12 +122,12 @@ mod tests {
     #[test]
     fn overloaded_rounds_advance_the_clock_one_round_and_the_slack_each() {
         // rounds due every 1000 ms run 4000 ms late, as in a saturated process
-        let mut c = RoundClock::new(500);
+        let mut c = RoundClock::new(1000);
         c.rounds_from(1000);
         let (mut due, mut seen) = (1000, Vec::new());
         for _ in 0..5 {
             let ran = due + 4000;
-            c.round(due, ran, ran + 1000);
+            c.round(due, ran);
             seen.push(c.at(ran));
             due = ran + 1000;
         }
@@ -130,10 +137,10 @@ mod tests {
 
     #[test]
     fn without_rounds_the_clock_follows_real_time_and_stays_monotonic() {
-        let mut c = RoundClock::new(500);
+        let mut c = RoundClock::new(1000);
         assert_eq!(c.at(10_000), 10_000);
         c.rounds_from(11_000);
-        c.round(11_000, 20_000, 21_000);
+        c.round(11_000, 20_000);
         assert_eq!(c.at(20_000), 11_500);
         c.no_rounds();
         assert_eq!(c.at(25_000), 16_500);

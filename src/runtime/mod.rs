@@ -189,8 +189,7 @@ impl GossipNode {
         let generation = crate::core::time::wall_clock_version();
         let sealing =
             parking_lot::RwLock::new(sealing_for(&net.keys, config.cluster_name.as_deref()));
-        // a round late by more than half a round stalls the node's clock
-        let slack = config.gossip_interval_ms / 2;
+        let clock = RoundClock::new(config.gossip_interval_ms);
         let node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
         GossipNode {
             shared: Arc::new(Shared {
@@ -200,7 +199,7 @@ impl GossipNode {
                 limits,
                 sealing,
                 epoch: Instant::now(),
-                clock: Mutex::new(RoundClock::new(slack)),
+                clock: Mutex::new(clock),
                 push: eager::Trigger::default(),
                 catch_up: Mutex::new(CatchUpChain::default()),
             }),
@@ -388,12 +387,10 @@ async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::Join
     shared.clock.lock().rounds_from(due_ms(first));
     loop {
         let due = timer.tick().await;
+        // `Delay`, as the clock assumes: a late round puts the next one a
+        // whole interval after it
         let ran = tokio::time::Instant::now();
-        // `Delay`: a late round puts the next one a whole interval after it
-        shared
-            .clock
-            .lock()
-            .round(due_ms(due), due_ms(ran), due_ms(ran + interval));
+        shared.clock.lock().round(due_ms(due), due_ms(ran));
         let requests = shared.with_core(|core, now| {
             let targets = core.tick(now);
             requests_for(core, targets)
