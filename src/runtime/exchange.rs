@@ -3,6 +3,7 @@
 //! Anything unexpected closes the connection and is counted; nothing here
 //! can take the node down.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,9 +120,8 @@ async fn exchange_once(shared: &Arc<Shared>, target: &str, request: Vec<u8>) -> 
     }
 }
 
-pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
-    // for the debug log only, formatted when it is written
-    let peer = stream.peer_addr().ok();
+/// Answers one exchange on a connection accepted from `from`.
+pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream, from: SocketAddr) {
     let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
@@ -154,10 +154,9 @@ pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream) {
             shared.count(why);
             if debug_log::enabled() {
                 let name = shared.core.lock().name().clone();
-                let peer = peer.map_or("?".to_string(), |a| a.to_string());
                 debug_log::log(
                     &name,
-                    format_args!("closed the connection from {peer}: {}", why.name()),
+                    format_args!("closed the connection from {from}: {}", why.name()),
                 );
             }
         }

@@ -349,7 +349,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             a = listener.accept() => a,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
-        let Ok((stream, _)) = accepted else {
+        let Ok((stream, from)) = accepted else {
             // out of descriptors or similar: back off instead of spinning
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -369,7 +369,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         shared.core.lock().stats.connections_accepted += 1;
         let shared = shared.clone();
         conns.spawn(async move {
-            exchange::respond(&shared, stream).await;
+            exchange::respond(&shared, stream, from).await;
             drop(permit);
         });
     }
