@@ -729,6 +729,13 @@ impl Node {
         targets
     }
 
+    /// A catch-up exchange starts (see `core::catch_up`): one more exchange
+    /// started, as a round's are counted above.
+    pub fn catch_up_started(&mut self) {
+        self.stats.catch_ups += 1;
+        self.stats.exchanges_started += 1;
+    }
+
     pub fn names(&self, ids: &[PeerId]) -> Vec<Arc<str>> {
         ids.iter()
             .filter_map(|id| self.peer(*id).map(|p| p.name.clone()))

@@ -39,8 +39,7 @@ pub(super) async fn initiate(shared: &Arc<Shared>, target: &str, request: Vec<u8
     loop {
         let request = {
             let mut core = shared.core.lock();
-            core.stats.catch_ups += 1;
-            core.stats.exchanges_started += 1;
+            core.catch_up_started();
             core.request()
         };
         let more = exchange_once(shared, target, request).await;

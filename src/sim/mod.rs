@@ -813,8 +813,7 @@ impl Sim {
     fn catch_up(&mut self, i: usize, j: usize, chain: bool, more: bool) {
         let n = &mut self.nodes[i];
         if n.catch_up.next(chain, more, self.cfg.catch_up_exchanges) {
-            n.node.stats.catch_ups += 1;
-            n.node.stats.exchanges_started += 1;
+            n.node.catch_up_started();
             self.metrics.catch_ups += 1;
             let target = self.nodes[j].name.clone();
             self.open_exchange(i, &target, true);
