@@ -320,12 +320,13 @@ function sample(peers) {
 function netTotals(all) {
   if (opt.impl === 'gossiper') {
     const peers = sample(all);
-    const t = { bytesOut: 0, bytesIn: 0, rounds: 0, stalledMs: 0, exchangesStarted: 0, catchUps: 0, exchangesCompleted: 0,
-      exchangesFailed: 0, connectFailures: 0, connectionsAccepted: 0, refused: {} };
+    const counters = ['bytesOut', 'bytesIn', 'rounds', 'stalledMs', 'exchangesStarted', 'catchUps',
+      'exchangesCompleted', 'exchangesFailed', 'connectFailures', 'connectionsAccepted'];
+    const t = Object.fromEntries(counters.map((k) => [k, 0]));
+    t.refused = {};
     for (const p of peers) {
       const s = p.g.stats();
-      for (const k of ['bytesOut', 'bytesIn', 'rounds', 'stalledMs', 'exchangesStarted', 'catchUps', 'exchangesCompleted',
-        'exchangesFailed', 'connectFailures', 'connectionsAccepted']) t[k] += s[k];
+      for (const k of counters) t[k] += s[k];
       for (const [k, v] of Object.entries(s.refused || {})) t.refused[k] = (t.refused[k] || 0) + v;
     }
     t.peersCounted = peers.length;

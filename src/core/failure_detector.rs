@@ -8,8 +8,9 @@
 //! a stop several times sooner at the same threshold without false alarms.
 //!
 //! A detector is 16 bytes; its inter-arrival samples (whole milliseconds,
-//! two bytes each) live in a ring of `window` slots that the caller keeps (the node keeps every peer's ring in
-//! one flat table), so a node that knows thousands of peers pays no
+//! two bytes each) live in a ring of `window` slots that the caller keeps
+//! (the node keeps every peer's ring in one flat table), so a node that
+//! knows thousands of peers pays no
 //! allocation, pointer or spare capacity per peer. The mean and deviation are
 //! summed from the ring when asked: the samples are whole milliseconds, so
 //! the sums are exact and equal to running sums, without their upkeep.
