@@ -61,38 +61,57 @@ const HEARTBEAT = '__heartbeat__';
 // One peer as this gossiper sees it. Its heartbeat, the one key every peer
 // has and rewrites every round, sits in a field: the mirror's hottest write
 // then touches the view it already loaded instead of a Map's table, and a
-// peer with no other key costs no Map at all.
+// peer with no other key costs no Map at all. Its key list is kept once
+// asked for, until a key comes or goes.
 class PeerView {
   constructor(name) {
     this.name = name;
     this.alive = true;
     this.heartbeat = undefined;
     this.values = null; // Map of the other keys, made at the first one
+    this._keys = null;
   }
 
   get(key) {
-    if (key === HEARTBEAT) return this.heartbeat;
-    return this.values === null ? undefined : this.values.get(key);
+    // the other keys first: reads of them then never compare with HEARTBEAT
+    if (this.values !== null) {
+      const value = this.values.get(key);
+      if (value !== undefined) return value;
+    }
+    return key === HEARTBEAT ? this.heartbeat : undefined;
   }
 
   set(key, value) {
-    if (key === HEARTBEAT) this.heartbeat = value;
-    else (this.values ??= new Map()).set(key, value);
+    if (key === HEARTBEAT) {
+      if (this.heartbeat === undefined) this._keys = null;
+      this.heartbeat = value;
+    } else {
+      const values = (this.values ??= new Map());
+      const size = values.size;
+      values.set(key, value);
+      if (values.size !== size) this._keys = null;
+    }
   }
 
   delete(key) {
+    let had;
     if (key === HEARTBEAT) {
-      const had = this.heartbeat !== undefined;
+      had = this.heartbeat !== undefined;
       this.heartbeat = undefined;
-      return had;
+    } else {
+      had = this.values !== null && this.values.delete(key);
     }
-    return this.values !== null && this.values.delete(key);
+    if (had) this._keys = null;
+    return had;
   }
 
   keys() {
-    const keys = this.heartbeat === undefined ? [] : [HEARTBEAT];
-    if (this.values !== null) for (const k of this.values.keys()) keys.push(k);
-    return keys;
+    if (this._keys === null) {
+      const keys = this.values === null ? [] : Array.from(this.values.keys());
+      if (this.heartbeat !== undefined) keys.push(HEARTBEAT);
+      this._keys = keys;
+    }
+    return this._keys.slice();
   }
 }
 

@@ -520,6 +520,33 @@ describe('state and events', () => {
     assert.deepEqual(b.peerKeys('10.9.9.9:1'), []);
   });
 
+  test('peerKeys follows keys that come and go, and the array returned is the caller\'s', TEST, async (t) => {
+    const [a, b] = await cluster(t, 2);
+    await waitFor(() => b.peerKeys(a.peer_name).includes(HB), 10000);
+    const first = b.peerKeys(a.peer_name);
+    assert.deepEqual(first, [HB], 'only the heartbeat before any write');
+    first.push('scribbled');
+    assert.deepEqual(b.peerKeys(a.peer_name), [HB], 'changing a returned array changes no later one');
+
+    a.setLocalState('x', 1);
+    await waitFor(() => b.peerValue(a.peer_name, 'x') === 1, 10000);
+    assert.deepEqual(b.peerKeys(a.peer_name).sort(), [HB, 'x'].sort(), 'a new key shows at once');
+    a.setLocalState('x', 2); // a new value of a known key: the list stays
+    a.setLocalState('y', 3);
+    await waitFor(() => b.peerValue(a.peer_name, 'y') === 3, 10000);
+    assert.deepEqual(b.peerKeys(a.peer_name).sort(), [HB, 'x', 'y'].sort());
+    assert.equal(b.peerValue(a.peer_name, 'x'), 2);
+
+    a.deleteLocalState('x');
+    await waitFor(() => b.peerValue(a.peer_name, 'x') === undefined, 10000);
+    assert.deepEqual(b.peerKeys(a.peer_name).sort(), [HB, 'y'].sort(), 'a deleted key goes at once');
+    assert.deepEqual(a.peerKeys(a.peer_name).sort(), [HB, 'y'].sort(), 'and from our own list');
+    a.setLocalState('x', 4);
+    assert.deepEqual(a.peerKeys(a.peer_name).sort(), [HB, 'x', 'y'].sort());
+    await waitFor(() => b.peerValue(a.peer_name, 'x') === 4, 10000);
+    assert.deepEqual(b.peerKeys(a.peer_name).sort(), [HB, 'x', 'y'].sort(), 'and back once set again');
+  });
+
   test('deleteLocalState removes the key here and at peers, which emit delete', TEST, async (t) => {
     const [a, b, c] = await cluster(t, 3);
     const deletes = [];
