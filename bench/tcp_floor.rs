@@ -5,8 +5,9 @@
 //! of fixed sizes; the messages are zeros and nobody parses them. It prints
 //! the process's CPU (user + system, getrusage) as a percentage of one core.
 //!
-//!   cargo run --release --example tcp_floor -- [--rate 236] [--seconds 20]
-//!       [--sizes 2500,2700,1200] [--reuse]
+//!   npm run bench:floor       # = cargo run --release --example tcp_floor
+//!   tcp_floor [--seconds 10] [--sizes 2500,2700,1200]    # the standard rows
+//!   tcp_floor --rate 236 --together 2 [--reuse] ...       # one row
 //!
 //! Without `--reuse`, each exchange opens its own connection and both ends
 //! shut it down after, as node-gossip does and as gossiper must with it.
@@ -22,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+#[derive(Clone, Copy)]
 struct Options {
     rate: f64,
     seconds: f64,
@@ -30,16 +32,20 @@ struct Options {
     reuse: bool,
 }
 
-fn options() -> Options {
+/// The rows to measure: the one the options describe, or with none of
+/// `--rate`, `--together`, `--reuse` the standard set (`STANDARD`).
+fn rows() -> Vec<Options> {
     let mut o = Options {
         rate: 236.0,
-        seconds: 20.0,
+        seconds: 10.0,
         sizes: [2500, 2700, 1200],
         together: 2,
         reuse: false,
     };
+    let mut one_row = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        one_row |= matches!(a.as_str(), "--rate" | "--together" | "--reuse");
         let mut value = || {
             args.next()
                 .unwrap_or_else(|| usage(&format!("{a} needs a value")))
@@ -74,8 +80,32 @@ fn options() -> Options {
     if !(o.rate > 0.0 && o.seconds > 0.0 && o.together > 0) {
         usage("--rate, --seconds and --together must be positive");
     }
-    o
+    if one_row {
+        return vec![o];
+    }
+    STANDARD
+        .iter()
+        .map(|&(rate, together, reuse)| Options {
+            rate,
+            together,
+            reuse,
+            ..o
+        })
+        .collect()
 }
+
+/// (exchanges a second, started together, kept connections): N = 100 at
+/// fan-out 2, first as one node starts them, then as the runtime's grid of
+/// 8 phases a round starts 100 nodes' rounds (about 30 at once); then
+/// fan-out 1 (node-gossip's) on that grid.
+const STANDARD: [(f64, usize, bool); 6] = [
+    (236.0, 2, false),
+    (236.0, 2, true),
+    (236.0, 30, false),
+    (236.0, 30, true),
+    (100.0, 12, false),
+    (100.0, 12, true),
+];
 
 fn usage(why: &str) -> ! {
     eprintln!("tcp_floor: {why}\nusage: tcp_floor [--rate R] [--seconds S] [--sizes A,B,C] [--together K] [--reuse]");
@@ -176,13 +206,14 @@ async fn run(o: Options) -> std::io::Result<()> {
                 let cpu = (cpu_time() - cpu0).as_secs_f64();
                 let n = completed - n0;
                 println!(
-                    "| {} | {:.0}/s | {} | {:.0} | {:.2} % | {:.1} µs | {} |",
+                    "| {} | {:.0}/s | {} | {} | {:.0} | {:.2} % | {:.1} µs | {} |",
                     if o.reuse {
                         "16 kept connections"
                     } else {
                         "a connection per exchange"
                     },
                     o.rate,
+                    o.together,
                     sizes.map(|s| s.to_string()).join(" / "),
                     n as f64 / wall,
                     100.0 * cpu / wall,
@@ -242,15 +273,21 @@ async fn kept_connections(addr: std::net::SocketAddr, n: usize) -> std::io::Resu
 }
 
 fn main() {
-    let o = options();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    println!("| transport | exchanges asked | message bytes | exchanges/s done | CPU, % of one core | CPU per exchange | failed |");
-    println!("|---|---|---|---|---|---|---|");
-    if let Err(e) = rt.block_on(run(o)) {
-        eprintln!("tcp_floor: {e}");
-        std::process::exit(1);
+    let rows = rows();
+    println!(
+        "| transport | exchanges asked | started together | message bytes | exchanges/s done | \
+         CPU, % of one core | CPU per exchange | failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for o in rows {
+        // a runtime per row, so no task of one row runs in the next
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        if let Err(e) = rt.block_on(run(o)) {
+            eprintln!("tcp_floor: {e}");
+            std::process::exit(1);
+        }
     }
 }
