@@ -39,7 +39,14 @@ impl<'a> Reader<'a> {
 
     fn be(&self, at: usize, n: usize) -> Result<u64, DecodeError> {
         let bytes = self.buf.get(at..at + n).ok_or(DecodeError::Truncated)?;
-        Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        // one load for the sizes msgpack uses (versions are 8 bytes)
+        Ok(match *bytes {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_be_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+            _ => bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+        })
     }
 
     pub fn peek_kind(&self) -> Result<Kind, DecodeError> {
@@ -117,7 +124,14 @@ impl<'a> Reader<'a> {
             .buf
             .get(start..start + len as usize)
             .ok_or(DecodeError::Truncated)?;
-        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::Utf8)?;
+        // names and keys are nearly always ASCII: checked a word at a time,
+        // without the general validator's set-up for a few bytes
+        let s = if bytes.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).map_err(|_| DecodeError::Utf8)?
+        };
         self.pos = start + len as usize;
         Ok(s)
     }
@@ -264,6 +278,30 @@ mod tests {
     fn strings_must_be_utf8() {
         let buf = [0xa2, 0xff, 0xfe];
         assert_eq!(Reader::new(&buf).str(), Err(DecodeError::Utf8));
+        // past the ASCII fast path: a valid multibyte name, then a broken one
+        let mut buf = Vec::new();
+        rmp::encode::write_str(&mut buf, "hôte-ß:7000").unwrap();
+        rmp::encode::write_str(&mut buf, "ascii:1").unwrap();
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.str(), Ok("hôte-ß:7000"));
+        assert_eq!(r.str(), Ok("ascii:1"));
+        let cut = [0xa3, b'a', 0xc3, b'b']; // a lead byte without its continuation
+        assert_eq!(Reader::new(&cut).str(), Err(DecodeError::Utf8));
+    }
+
+    #[test]
+    fn versions_of_every_integer_width() {
+        for v in [0, 0x7f, 0xff, 0x1234, 0xdead_beef, 1_600_000_000_000_123] {
+            let mut buf = Vec::new();
+            rmp::encode::write_uint(&mut buf, v).unwrap();
+            assert_eq!(Reader::new(&buf).version(), Ok(v), "{v} as unsigned");
+            let mut buf = Vec::new();
+            rmp::encode::write_sint(&mut buf, v as i64).unwrap();
+            assert_eq!(Reader::new(&buf).version(), Ok(v), "{v} as signed");
+        }
+        let mut buf = Vec::new();
+        rmp::encode::write_sint(&mut buf, -2).unwrap();
+        assert_eq!(Reader::new(&buf).version(), Err(DecodeError::Range));
     }
 
     #[test]
