@@ -290,18 +290,32 @@ mod tests {
     }
 
     #[test]
-    fn versions_of_every_integer_width() {
-        for v in [0, 0x7f, 0xff, 0x1234, 0xdead_beef, 1_600_000_000_000_123] {
-            let mut buf = Vec::new();
-            rmp::encode::write_uint(&mut buf, v).unwrap();
-            assert_eq!(Reader::new(&buf).version(), Ok(v), "{v} as unsigned");
-            let mut buf = Vec::new();
-            rmp::encode::write_sint(&mut buf, v as i64).unwrap();
-            assert_eq!(Reader::new(&buf).version(), Ok(v), "{v} as signed");
-        }
+    fn versions_in_every_fixed_width_marker() {
+        use rmp::encode::{write_i16, write_i32, write_i64, write_i8};
+        use rmp::encode::{write_u16, write_u32, write_u64, write_u8};
         let mut buf = Vec::new();
-        rmp::encode::write_sint(&mut buf, -2).unwrap();
-        assert_eq!(Reader::new(&buf).version(), Err(DecodeError::Range));
+        write_u8(&mut buf, 200).unwrap();
+        write_u16(&mut buf, 0xbeef).unwrap();
+        write_u32(&mut buf, 0xdead_beef).unwrap();
+        write_u64(&mut buf, 1_600_000_000_000_123).unwrap();
+        write_i8(&mut buf, 100).unwrap();
+        write_i16(&mut buf, 30_000).unwrap();
+        write_i32(&mut buf, 2_000_000_000).unwrap();
+        write_i64(&mut buf, 7).unwrap();
+        let mut r = Reader::new(&buf);
+        let got: Vec<u64> = (0..8).map(|_| r.version().unwrap()).collect();
+        let want = [200, 0xbeef, 0xdead_beef, 1_600_000_000_000_123];
+        assert_eq!(got, [&want[..], &[100, 30_000, 2_000_000_000, 7]].concat());
+        assert!(r.at_end());
+        for negative in [
+            |b: &mut Vec<u8>| write_i8(b, -1).map(|_| ()),
+            |b: &mut Vec<u8>| write_i16(b, -300).map(|_| ()),
+            |b: &mut Vec<u8>| write_i32(b, -70_000).map(|_| ()),
+        ] {
+            let mut b = Vec::new();
+            negative(&mut b).unwrap();
+            assert_eq!(Reader::new(&b).version(), Err(DecodeError::Range), "{b:x?}");
+        }
     }
 
     #[test]
