@@ -16,7 +16,7 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::wire::read::{Kind, Reader};
+use crate::wire::read::{be_uint, Kind, Reader};
 
 /// Why a JavaScript value could not be encoded.
 pub enum EncodeError {
@@ -427,10 +427,6 @@ fn nst(status: sys::napi_status) -> Result<(), DecodeFail> {
     }
 }
 
-fn be(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-}
-
 /// A msgpack number as JavaScript sees it: a Number, or a BigInt beyond 2^53.
 enum Scalar {
     Number(f64),
@@ -445,14 +441,14 @@ fn scalar(raw: &[u8]) -> Scalar {
     match m {
         0x00..=0x7f => Scalar::Number(f64::from(m)),
         0xe0..=0xff => Scalar::Number(f64::from(m as i8)),
-        0xca => Scalar::Number(f64::from(f32::from_bits(be(rest) as u32))),
-        0xcb => Scalar::Number(f64::from_bits(be(rest))),
-        0xcc..=0xcf => match be(rest) {
+        0xca => Scalar::Number(f64::from(f32::from_bits(be_uint(rest) as u32))),
+        0xcb => Scalar::Number(f64::from_bits(be_uint(rest))),
+        0xcc..=0xcf => match be_uint(rest) {
             n if n <= SAFE => Scalar::Number(n as f64),
             n => Scalar::Unsigned(n),
         },
         _ => {
-            let bits = be(rest);
+            let bits = be_uint(rest);
             let n = match rest.len() {
                 1 => i64::from(bits as u8 as i8),
                 2 => i64::from(bits as u16 as i16),
@@ -623,16 +619,16 @@ fn ext_parts(raw: &[u8]) -> Option<(i8, &[u8])> {
 
 fn timestamp_ms(data: &[u8]) -> Option<f64> {
     match data.len() {
-        4 => Some(be(data) as f64 * 1000.0),
+        4 => Some(be_uint(data) as f64 * 1000.0),
         8 => {
-            let v = be(data);
+            let v = be_uint(data);
             let nanos = (v >> 34) as f64;
             let secs = (v & ((1 << 34) - 1)) as f64;
             Some(secs * 1000.0 + nanos / 1_000_000.0)
         }
         12 => {
-            let nanos = be(&data[..4]) as f64;
-            let secs = be(&data[4..]) as i64 as f64;
+            let nanos = be_uint(&data[..4]) as f64;
+            let secs = be_uint(&data[4..]) as i64 as f64;
             Some(secs * 1000.0 + nanos / 1_000_000.0)
         }
         _ => None,

@@ -39,14 +39,7 @@ impl<'a> Reader<'a> {
 
     fn be(&self, at: usize, n: usize) -> Result<u64, DecodeError> {
         let bytes = self.buf.get(at..at + n).ok_or(DecodeError::Truncated)?;
-        // one load for the sizes msgpack uses (versions are 8 bytes)
-        Ok(match *bytes {
-            [a] => u64::from(a),
-            [a, b] => u64::from(u16::from_be_bytes([a, b])),
-            [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
-            [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
-            _ => bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
-        })
+        Ok(be_uint(bytes))
     }
 
     pub fn peek_kind(&self) -> Result<Kind, DecodeError> {
@@ -193,6 +186,18 @@ impl<'a> Reader<'a> {
 
     pub fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
+    }
+}
+
+/// A big-endian unsigned integer of up to 8 bytes (msgpack's lengths,
+/// integers and float bits), read with one load for msgpack's widths.
+pub fn be_uint(bytes: &[u8]) -> u64 {
+    match *bytes {
+        [a] => u64::from(a),
+        [a, b] => u64::from(u16::from_be_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
     }
 }
 

@@ -65,10 +65,7 @@ pub fn header(buf: &[u8]) -> Result<Option<Header>, ScanError> {
         if buf.len() < 1 + len_bytes {
             return Ok(None);
         }
-        let mut n: u64 = 0;
-        for &b in &buf[1..1 + len_bytes] {
-            n = (n << 8) | u64::from(b);
-        }
+        let n = super::read::be_uint(&buf[1..1 + len_bytes]);
         Ok(Some(if is_container {
             Header {
                 head: 1 + len_bytes,
