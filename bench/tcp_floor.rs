@@ -114,21 +114,25 @@ fn usage(why: &str) -> ! {
 
 /// User + system CPU time of this process.
 fn cpu_time() -> Duration {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    // SAFETY: rusage is plain integers, valid zeroed; getrusage fills it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// A buffer that holds the largest of the three messages.
+fn message_buffer(sizes: [usize; 3]) -> Vec<u8> {
+    vec![0u8; sizes.into_iter().max().unwrap_or(0)]
+}
+
 /// One exchange seen from the initiator: REQUEST out, FIRST_RESPONSE in,
 /// SECOND_RESPONSE out.
-async fn initiate(
-    stream: &mut TcpStream,
-    sizes: [usize; 3],
-    buf: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    buf.resize(sizes[0].max(sizes[1]).max(sizes[2]), 0);
+async fn initiate(stream: &mut TcpStream, sizes: [usize; 3]) -> std::io::Result<()> {
+    let mut buf = message_buffer(sizes);
     stream.write_all(&buf[..sizes[0]]).await?;
     stream.read_exact(&mut buf[..sizes[1]]).await?;
     stream.write_all(&buf[..sizes[2]]).await
@@ -137,7 +141,7 @@ async fn initiate(
 /// The responder's side of exchanges on one connection, until it closes.
 async fn respond(mut stream: TcpStream, sizes: [usize; 3]) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let mut buf = vec![0u8; sizes[0].max(sizes[1]).max(sizes[2])];
+    let mut buf = message_buffer(sizes);
     loop {
         match stream.read_exact(&mut buf[..sizes[0]]).await {
             Ok(_) => {}
@@ -153,8 +157,7 @@ async fn respond(mut stream: TcpStream, sizes: [usize; 3]) -> std::io::Result<()
 async fn fresh_exchange(addr: std::net::SocketAddr, sizes: [usize; 3]) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(addr).await?;
     let _ = stream.set_nodelay(true);
-    let mut buf = Vec::new();
-    initiate(&mut stream, sizes, &mut buf).await?;
+    initiate(&mut stream, sizes).await?;
     stream.shutdown().await?;
     // wait for the responder's end, as gossiper's initiator does
     let mut rest = [0u8; 64];
@@ -173,7 +176,7 @@ async fn run(o: Options) -> std::io::Result<()> {
     });
 
     // --reuse: a pool of open connections the exchanges take turns on
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<u64>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<bool>();
     let pool = if o.reuse {
         Some(kept_connections(addr, 16).await?)
     } else {
@@ -195,7 +198,7 @@ async fn run(o: Options) -> std::io::Result<()> {
                 for _ in 0..o.together { start(&pool, &done_tx, addr, sizes) }
             }
             Some(ok) = done_rx.recv() => {
-                if ok == 1 { completed += 1 } else { failed += 1 }
+                if ok { completed += 1 } else { failed += 1 }
             }
         }
         let now = Instant::now();
@@ -230,7 +233,7 @@ async fn run(o: Options) -> std::io::Result<()> {
 /// Starts one exchange: on a new connection, or on the next free kept one.
 fn start(
     pool: &Option<Pool>,
-    done: &mpsc::UnboundedSender<u64>,
+    done: &mpsc::UnboundedSender<bool>,
     addr: std::net::SocketAddr,
     sizes: [usize; 3],
 ) {
@@ -239,7 +242,7 @@ fn start(
         None => {
             tokio::spawn(async move {
                 let ok = fresh_exchange(addr, sizes).await.is_ok();
-                let _ = done.send(u64::from(ok));
+                let _ = done.send(ok);
             });
         }
         Some((tx, rx)) => {
@@ -248,10 +251,9 @@ fn start(
                 let Some(mut stream) = rx.lock().await.recv().await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let ok = initiate(&mut stream, sizes, &mut buf).await.is_ok();
+                let ok = initiate(&mut stream, sizes).await.is_ok();
                 let _ = tx.send(stream);
-                let _ = done.send(u64::from(ok));
+                let _ = done.send(ok);
             });
         }
     }
