@@ -98,6 +98,7 @@ function main() {
   const o = parseArgs(process.argv.slice(2));
   build();
   const started = new Date();
+  const git = gitRev();
   const results = o.sizes.map((n, i) => {
     const rounds = o.rounds.length === 1 ? o.rounds[0] : o.rounds[i];
     console.error(`bench:instructions: ${n} nodes, ${rounds} rounds counted`);
@@ -105,7 +106,7 @@ function main() {
   });
   const fmt = (x) => x.toLocaleString('en-US');
   console.log(`# Core instructions in steady state (callgrind)\n`);
-  console.log(`${started.toISOString()} · git ${gitRev()} · valgrind ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()}\n`);
+  console.log(`${started.toISOString()} · git ${git} · valgrind ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()}\n`);
   console.log('| nodes | rounds counted | exchanges | updates applied | instructions | per exchange | per node and round |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of results) {
@@ -117,7 +118,7 @@ function main() {
   }
   const file = o.json || path.join(__dirname, 'results', `instructions-${started.toISOString().slice(0, 16).replace(/[T:]/g, (c) => (c === 'T' ? '_' : '-'))}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ date: started.toISOString(), git: gitRev(), results }, null, 1) + '\n');
+  fs.writeFileSync(file, JSON.stringify({ date: started.toISOString(), git, results }, null, 1) + '\n');
   console.log(`\nbench:instructions: results in ${path.relative(process.cwd(), file)}`);
 }
 
