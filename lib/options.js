@@ -1,4 +1,5 @@
 'use strict';
+const { typeError, rangeError } = require('./errors');
 // Every option, its default and its range, in one table: the constructor
 // validates against it, the README documents it, index.d.ts types it.
 
@@ -75,9 +76,9 @@ function typeName(v) {
 
 function checkPort(port, where) {
   if (typeof port !== 'number' || !Number.isInteger(port)) {
-    throw new TypeError(`${where} must be an integer port number, got ${typeName(port)}`);
+    throw typeError(`${where} must be an integer port number, got ${typeName(port)}`);
   }
-  if (port < 0 || port > 65535) throw new RangeError(`${where} must be between 0 and 65535, got ${port}`);
+  if (port < 0 || port > 65535) throw rangeError(`${where} must be between 0 and 65535, got ${port}`);
   return port;
 }
 
@@ -85,13 +86,13 @@ const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
 function checkSeeds(seeds, where) {
   if (seeds === undefined || seeds === null) return [];
-  if (!Array.isArray(seeds)) throw new TypeError(`${where} must be an array of "host:port" strings, got ${typeName(seeds)}`);
+  if (!Array.isArray(seeds)) throw typeError(`${where} must be an array of "host:port" strings, got ${typeName(seeds)}`);
   return seeds.map((s, i) => {
-    if (typeof s !== 'string') throw new TypeError(`${where}[${i}] must be a "host:port" string, got ${typeName(s)}`);
+    if (typeof s !== 'string') throw typeError(`${where}[${i}] must be a "host:port" string, got ${typeName(s)}`);
     const m = HOST_PORT.exec(s);
-    if (!m) throw new TypeError(`${where}[${i}] must be "host:port", got ${JSON.stringify(s)}`);
+    if (!m) throw typeError(`${where}[${i}] must be "host:port", got ${JSON.stringify(s)}`, 'ERR_GOSSIPER_INVALID_VALUE');
     const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw new RangeError(`${where}[${i}] has port ${port}, outside 1-65535`);
+    if (port < 1 || port > 65535) throw rangeError(`${where}[${i}] has port ${port}, outside 1-65535`);
     return s;
   });
 }
@@ -99,7 +100,7 @@ function checkSeeds(seeds, where) {
 function checkAddress(address, where) {
   if (address === undefined || address === null) return null;
   if (typeof address !== 'string' || address.length === 0) {
-    throw new TypeError(`${where} must be an IP address or host name string, got ${typeName(address)}`);
+    throw typeError(`${where} must be an IP address or host name string, got ${typeName(address)}`);
   }
   return address;
 }
@@ -111,32 +112,32 @@ function checkOption(name, value, spec) {
     case 'integer':
     case 'number':
       if (typeof value !== 'number' || Number.isNaN(value)) {
-        throw new TypeError(`${where} must be a number, got ${typeName(value)}`);
+        throw typeError(`${where} must be a number, got ${typeName(value)}`);
       }
       if (spec.kind === 'integer' && !Number.isInteger(value)) {
-        throw new TypeError(`${where} must be an integer, got ${value}`);
+        throw typeError(`${where} must be an integer, got ${value}`);
       }
       if (value < spec.min || value > spec.max) {
-        throw new RangeError(`${where} must be between ${spec.min} and ${spec.max}, got ${value}`);
+        throw rangeError(`${where} must be between ${spec.min} and ${spec.max}, got ${value}`);
       }
       return value;
     case 'enum':
       if (!spec.values.includes(value)) {
-        throw new TypeError(`${where} must be one of ${spec.values.map((v) => `'${v}'`).join(', ')}, got ${typeName(value)}`);
+        throw typeError(`${where} must be one of ${spec.values.map((v) => `'${v}'`).join(', ')}, got ${typeName(value)}`, 'ERR_GOSSIPER_INVALID_VALUE');
       }
       return value;
     case 'string':
       if (typeof value !== 'string' || value.length === 0) {
-        throw new TypeError(`${where} must be a non-empty string, got ${typeName(value)}`);
+        throw typeError(`${where} must be a non-empty string, got ${typeName(value)}`);
       }
       if (Buffer.byteLength(value) > spec.maxBytes) {
-        throw new RangeError(`${where} must be at most ${spec.maxBytes} bytes`);
+        throw rangeError(`${where} must be at most ${spec.maxBytes} bytes`);
       }
       return value;
     case 'keys':
       return checkKeys(value, where);
     case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${typeName(value)}`);
+      if (typeof value !== 'boolean') throw typeError(`${where} must be a boolean, got ${typeName(value)}`);
       return value;
     default:
       throw new Error(`unknown option kind ${spec.kind}`);
@@ -147,8 +148,8 @@ const KEY_BYTES = 32;
 
 /** Keys as 32-byte Buffers, from Buffers/Uint8Arrays or hex/base64 strings. */
 function checkKeys(keys, where = 'keys') {
-  if (!Array.isArray(keys)) throw new TypeError(`${where} must be an array of 32-byte keys, got ${typeName(keys)}`);
-  if (keys.length > 64) throw new RangeError(`${where} holds at most 64 keys, got ${keys.length}`);
+  if (!Array.isArray(keys)) throw typeError(`${where} must be an array of 32-byte keys, got ${typeName(keys)}`);
+  if (keys.length > 64) throw rangeError(`${where} holds at most 64 keys, got ${keys.length}`);
   return keys.map((k, i) => {
     let buf;
     if (typeof k === 'string') {
@@ -156,10 +157,10 @@ function checkKeys(keys, where = 'keys') {
     } else if (k instanceof Uint8Array) {
       buf = Buffer.from(k);
     } else {
-      throw new TypeError(`${where}[${i}] must be a Buffer or a hex/base64 string, got ${typeName(k)}`);
+      throw typeError(`${where}[${i}] must be a Buffer or a hex/base64 string, got ${typeName(k)}`);
     }
     if (buf.length !== KEY_BYTES) {
-      throw new RangeError(`${where}[${i}] must be ${KEY_BYTES} bytes, got ${buf.length}`);
+      throw rangeError(`${where}[${i}] must be ${KEY_BYTES} bytes, got ${buf.length}`);
     }
     return buf;
   });
@@ -173,7 +174,7 @@ function normalize(first, seeds, ipToBind) {
   let given;
   if (first !== null && typeof first === 'object' && !Array.isArray(first)) {
     if (seeds !== undefined || ipToBind !== undefined) {
-      throw new TypeError('new Gossiper(options) takes a single options object');
+      throw typeError('new Gossiper(options) takes a single options object');
     }
     given = first;
   } else {
@@ -181,14 +182,14 @@ function normalize(first, seeds, ipToBind) {
   }
   const known = new Set(['port', 'seeds', 'address', 'profile', ...Object.keys(OPTIONS)]);
   for (const key of Object.keys(given)) {
-    if (!known.has(key)) throw new TypeError(`unknown option '${key}'`);
+    if (!known.has(key)) throw typeError(`unknown option '${key}'`, 'ERR_GOSSIPER_UNKNOWN_OPTION');
   }
   const port = checkPort(given.port, given === first ? 'options.port' : 'port');
   const seedList = checkSeeds(given.seeds, given === first ? 'options.seeds' : 'seeds');
   const address = checkAddress(given.address, given === first ? 'options.address' : 'ipToBind');
   const profileName = given.profile === undefined ? 'lan' : given.profile;
   if (!Object.prototype.hasOwnProperty.call(PROFILES, profileName)) {
-    throw new TypeError(`options.profile must be one of ${Object.keys(PROFILES).map((p) => `'${p}'`).join(', ')}, got ${typeName(given.profile)}`);
+    throw typeError(`options.profile must be one of ${Object.keys(PROFILES).map((p) => `'${p}'`).join(', ')}, got ${typeName(given.profile)}`, 'ERR_GOSSIPER_INVALID_VALUE');
   }
   const profile = PROFILES[profileName];
   const options = {};
@@ -203,11 +204,11 @@ function normalize(first, seeds, ipToBind) {
     }
   }
   if (options.maxMessageBytes < options.maxOutgoingMessageBytes) {
-    throw new RangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes})`);
+    throw rangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes})`);
   }
   const needed = options.maxValueBytes + options.maxKeyBytes + 1024;
   if (options.maxOutgoingMessageBytes < needed) {
-    throw new RangeError(`options.maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes}) must be at least maxValueBytes + maxKeyBytes + 1024 (${needed}) so any one update fits in a message`);
+    throw rangeError(`options.maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes}) must be at least maxValueBytes + maxKeyBytes + 1024 (${needed}) so any one update fits in a message`);
   }
   return { port, seeds: seedList, address, options };
 }

@@ -9,13 +9,7 @@
 //! `kind, node, ...fields`, where string fields are indexes into `strs` (keys
 //! repeat a lot, so each distinct string is created once per batch) and
 //! values are numbers inline or indexes into `vals`:
-//! ```text
-//! 0 NEW_PEER     node peer name isMe     5 REMOVED      node peer
-//! 1 UPDATE       node peer key valIdx    6 STARTED      node name
-//! 2 DELETE       node peer key           7 START_FAILED node message code
-//! 3 ALIVE        node peer               8 STOPPED      node
-//! 4 FAILED       node peer               9 UPDATE_NUM   node peer key number
-//! ```
+//! the kinds and their fields are listed in `records.rs`.
 
 use std::collections::HashMap;
 use std::ptr;
@@ -30,12 +24,15 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
+use super::records::Record;
 use super::values;
 use crate::core::Event;
 use crate::runtime::{Signal, Sink};
 
 pub type EventsFn = ThreadsafeFunction<(), UnknownReturnValue, JsBatch, napi::Status, false, true>;
-pub type KeepAliveFn = ThreadsafeFunction<(), UnknownReturnValue, (), napi::Status, false, false>;
+/// Never called: while it exists it holds the process open.
+pub type KeepAliveFn =
+    ThreadsafeFunction<(), UnknownReturnValue, JsBatch, napi::Status, false, false>;
 
 /// Shortest time between two wake-ups of the JavaScript thread: what is
 /// queued meanwhile goes in the next batch. 16 ms (a display frame) is
@@ -267,28 +264,28 @@ impl<'a> BatchWriter<'a> {
         Ok(())
     }
 
-    fn record(&mut self, kind: u8, node: u32) {
-        self.nums.push(f64::from(kind));
+    fn record(&mut self, kind: Record, node: u32) {
+        self.nums.push(f64::from(kind as u8));
         self.nums.push(f64::from(node));
     }
 
     fn signal(&mut self, node: u32, signal: &'a Signal) -> napi::Result<()> {
         match signal {
             Signal::Core(Event::NewPeer { peer, name, me }) => {
-                self.record(0, node);
+                self.record(Record::NewPeer, node);
                 self.nums.push(f64::from(*peer));
                 self.str(name)?;
                 self.nums.push(if *me { 1.0 } else { 0.0 });
             }
             Signal::Core(Event::Update { peer, key, value }) => match values::as_number(value) {
                 Some(n) => {
-                    self.record(9, node);
+                    self.record(Record::UpdateNum, node);
                     self.nums.push(f64::from(*peer));
                     self.str(key)?;
                     self.nums.push(n);
                 }
                 None => {
-                    self.record(1, node);
+                    self.record(Record::Update, node);
                     self.nums.push(f64::from(*peer));
                     self.str(key)?;
                     let v = dec(unsafe { values::decode(self.env, value) })?;
@@ -297,32 +294,32 @@ impl<'a> BatchWriter<'a> {
                 }
             },
             Signal::Core(Event::Delete { peer, key }) => {
-                self.record(2, node);
+                self.record(Record::Delete, node);
                 self.nums.push(f64::from(*peer));
                 self.str(key)?;
             }
             Signal::Core(Event::Alive { peer }) => {
-                self.record(3, node);
+                self.record(Record::Alive, node);
                 self.nums.push(f64::from(*peer));
             }
             Signal::Core(Event::Failed { peer }) => {
-                self.record(4, node);
+                self.record(Record::Failed, node);
                 self.nums.push(f64::from(*peer));
             }
             Signal::Core(Event::Removed { peer }) => {
-                self.record(5, node);
+                self.record(Record::Removed, node);
                 self.nums.push(f64::from(*peer));
             }
             Signal::Started { name } => {
-                self.record(6, node);
+                self.record(Record::Started, node);
                 self.str(name)?;
             }
             Signal::StartFailed { message, code } => {
-                self.record(7, node);
+                self.record(Record::StartFailed, node);
                 self.str(message)?;
                 self.str(code)?;
             }
-            Signal::Stopped => self.record(8, node),
+            Signal::Stopped => self.record(Record::Stopped, node),
         }
         Ok(())
     }

@@ -3,11 +3,12 @@
 //! mirror of the cluster state; nothing of the protocol lives here.
 
 mod events;
+mod records;
 mod values;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Function, Unknown};
+use napi::bindgen_prelude::{Buffer, Function, FunctionRef, Reference, Unknown};
 use napi::threadsafe_function::UnknownReturnValue;
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
@@ -145,8 +146,37 @@ pub struct NativeStats {
     pub peers: Vec<PeerStats>,
 }
 
-fn state_error(e: StateError) -> String {
-    format!("RangeError: {e}")
+/// A refused call's error, for the JavaScript side to throw as
+/// `name` (TypeError or RangeError) with a stable `code`.
+#[napi(object)]
+pub struct NativeError {
+    pub name: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<StateError> for NativeError {
+    fn from(e: StateError) -> Self {
+        NativeError {
+            name: "RangeError".into(),
+            code: e.code().into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<values::EncodeError> for NativeError {
+    fn from(e: values::EncodeError) -> Self {
+        let message = match e {
+            values::EncodeError::Type(m) => m,
+            values::EncodeError::Napi => "value could not be read".into(),
+        };
+        NativeError {
+            name: "TypeError".into(),
+            code: "ERR_GOSSIPER_INVALID_VALUE".into(),
+            message,
+        }
+    }
 }
 
 /// The signal hub of one JavaScript realm: every gossiper created with it
@@ -154,6 +184,9 @@ fn state_error(e: StateError) -> String {
 #[napi]
 pub struct NativeHub {
     hub: Arc<Hub>,
+    /// The dispatch function again, for the strong threadsafe function that
+    /// keeps the process alive while a gossiper runs.
+    dispatch: FunctionRef<JsBatch, UnknownReturnValue>,
 }
 
 #[napi]
@@ -168,7 +201,10 @@ impl NativeHub {
             .weak::<true>()
             .build_callback(move |_ctx| Ok(for_calls.take()))?;
         hub.set_function(tsfn);
-        Ok(NativeHub { hub })
+        Ok(NativeHub {
+            hub,
+            dispatch: dispatch.create_ref()?,
+        })
     }
 }
 
@@ -177,13 +213,15 @@ pub struct NativeGossiper {
     node: GossipNode,
     sink: Arc<NodeSink>,
     max_value_depth: usize,
+    /// The realm's hub, whose dispatch function holds the process open.
+    hub: Reference<NativeHub>,
 }
 
 #[napi]
 impl NativeGossiper {
     /// Its signals reach the hub's dispatch function under `nodeId`.
     #[napi(constructor)]
-    pub fn new(options: NativeOptions, hub: &NativeHub) -> napi::Result<Self> {
+    pub fn new(options: NativeOptions, hub: Reference<NativeHub>) -> napi::Result<Self> {
         let (config, net) = options.config()?;
         config
             .validate()
@@ -195,6 +233,7 @@ impl NativeGossiper {
             node,
             sink,
             max_value_depth,
+            hub,
         })
     }
 
@@ -205,21 +244,28 @@ impl NativeGossiper {
     }
 
     /// Starts listening; the outcome arrives as a STARTED or START_FAILED
-    /// signal. `keep_alive` is any function: holding it keeps the process
-    /// alive until STOPPED.
+    /// signal. Until STOPPED, a strong threadsafe function (never called)
+    /// keeps the process alive, as a listening server does.
     #[napi]
     pub fn start(
         &self,
+        env: Env,
         port: u32,
         address: Option<String>,
         seeds: Vec<String>,
-        keep_alive: Function<'_, (), UnknownReturnValue>,
     ) -> napi::Result<()> {
-        let k = keep_alive
+        let k = self
+            .hub
+            .dispatch
+            .borrow_back(&env)?
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .weak::<false>()
-            .build_callback(|_ctx| Ok(()))?;
+            // were it ever called, it would hand over what is queued
+            .build_callback({
+                let hub = self.hub.hub.clone();
+                move |_ctx| Ok(hub.take())
+            })?;
         self.sink.set_keep_alive(k);
         self.node.start(StartOptions {
             port: port as u16,
@@ -241,31 +287,28 @@ impl NativeGossiper {
         self.node.stop(leave);
     }
 
-    /// Returns an error text ("TypeError: …" / "RangeError: …"), or nothing.
+    /// Returns the error to throw, or nothing.
     #[napi]
-    pub fn set_local_state(&self, key: String, value: Unknown<'_>) -> Option<String> {
+    pub fn set_local_state(&self, key: String, value: Unknown<'_>) -> Option<NativeError> {
         let encoded =
             unsafe { values::encode(value.value().env, value.value().value, self.max_value_depth) };
         let bytes = match encoded {
             Ok(b) => b,
-            Err(values::EncodeError::Type(m)) => return Some(format!("TypeError: {m}")),
-            Err(values::EncodeError::Napi) => {
-                return Some("TypeError: value could not be read".into())
-            }
+            Err(e) => return Some(e.into()),
         };
         self.node
             .write(|core, _| core.set_local(&key, Arc::from(bytes)))
             .err()
-            .map(state_error)
+            .map(NativeError::from)
     }
 
-    /// Returns an error text, or nothing.
+    /// Returns the error to throw, or nothing.
     #[napi]
-    pub fn delete_local_state(&self, key: String) -> Option<String> {
+    pub fn delete_local_state(&self, key: String) -> Option<NativeError> {
         self.node
             .write(|core, now| core.delete_local(&key, now))
             .err()
-            .map(state_error)
+            .map(NativeError::from)
     }
 
     #[napi]
@@ -324,7 +367,3 @@ impl NativeGossiper {
         })
     }
 }
-
-/// The same `Env` type is used by napi-derive's generated code.
-#[allow(dead_code)]
-fn _env_in_scope(_: Env) {}

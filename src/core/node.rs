@@ -56,6 +56,19 @@ pub enum StateError {
     StateTooLarge { max: usize },
 }
 
+impl StateError {
+    /// The stable `code` of the error JavaScript throws for it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StateError::KeyTooLong { .. } => "ERR_GOSSIPER_KEY_TOO_LONG",
+            StateError::ReservedKey(_) => "ERR_GOSSIPER_RESERVED_KEY",
+            StateError::ValueTooLarge { .. } => "ERR_GOSSIPER_VALUE_TOO_LARGE",
+            StateError::TooManyKeys { .. } => "ERR_GOSSIPER_TOO_MANY_KEYS",
+            StateError::StateTooLarge { .. } => "ERR_GOSSIPER_STATE_TOO_LARGE",
+        }
+    }
+}
+
 impl std::fmt::Display for StateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
