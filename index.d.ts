@@ -63,20 +63,22 @@ export interface GossiperOptions {
   keys?: Array<Uint8Array | string>;
   /** Read-only member for monitoring: never listens or names itself, so peers never learn of it. Default false. */
   observer?: boolean;
-  /** Largest incoming message, bytes. Default 4 MiB. */
+  /** Largest message accepted or sent, bytes; at least maxValueBytes + maxKeyBytes + 1024. Default 4 MiB. */
   maxMessageBytes?: number;
-  /** Largest message sent, bytes; the rest goes in catch-up exchanges or later rounds. Default 64 KiB. */
+  /** What an outgoing message is filled up to, bytes (a batching target): the rest goes in catch-up exchanges or later rounds; a larger update travels alone. Default 64 KiB. */
   maxOutgoingMessageBytes?: number;
   /** Deepest nesting of a value. Default 32. */
   maxValueDepth?: number;
   /** Longest key, UTF-8 bytes. Default 1024. */
   maxKeyBytes?: number;
-  /** Largest value, msgpack-encoded bytes. Default 32 KiB. */
+  /** Largest value, msgpack-encoded bytes. Default 2 MiB. */
   maxValueBytes?: number;
   /** Most keys a peer may hold. Default 1024. */
   maxKeysPerPeer?: number;
-  /** Most bytes of keys and values a peer may hold. Default 1 MiB. */
+  /** Most bytes of keys and values a peer may hold. Default 8 MiB. */
   maxPeerStateBytes?: number;
+  /** Most bytes of keys and values all remote peers may hold together. Default 512 MiB. */
+  maxStateBytes?: number;
   /** Most peers tracked. Default 16384. */
   maxPeers?: number;
   /** Time allowed for each message of an exchange to arrive, ms. Default 5000. */

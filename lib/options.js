@@ -39,19 +39,21 @@ const OPTIONS = {
   observer: { kind: 'boolean', default: false,
     doc: 'Read-only member for monitoring: it learns the cluster but never listens or names itself, so peers never learn of it.' },
   maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 4 * MiB,
-    doc: 'Largest incoming message; a larger one closes the connection.' },
+    doc: 'Largest message accepted (a larger one closes the connection) or sent. At least maxValueBytes + maxKeyBytes + 1024, so the largest update fits.' },
   maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 64 * KiB,
-    doc: 'Largest message sent; what does not fit goes in catch-up exchanges (catchUpExchanges) or later rounds.' },
+    doc: 'What an outgoing message is filled up to (a batching target): the rest goes in catch-up exchanges (catchUpExchanges) or later rounds; an update larger than this travels alone in its own message.' },
   maxValueDepth: { kind: 'integer', min: 1, max: 512, default: 32,
     doc: 'Deepest nesting of a value (arrays/objects).' },
   maxKeyBytes: { kind: 'integer', min: 1, max: 64 * KiB, default: 1024,
     doc: 'Longest key, in UTF-8 bytes.' },
-  maxValueBytes: { kind: 'integer', min: 1, max: 64 * MiB, default: 32 * KiB,
+  maxValueBytes: { kind: 'integer', min: 1, max: 64 * MiB, default: 2 * MiB,
     doc: 'Largest value, msgpack-encoded.' },
   maxKeysPerPeer: { kind: 'integer', min: 1, max: 1000000, default: 1024,
     doc: 'Most keys a peer may hold (ours and others\').' },
-  maxPeerStateBytes: { kind: 'integer', min: 1, max: 1024 * MiB, default: 1 * MiB,
+  maxPeerStateBytes: { kind: 'integer', min: 1, max: 1024 * MiB, default: 8 * MiB,
     doc: 'Most bytes of keys and values a peer may hold.' },
+  maxStateBytes: { kind: 'integer', min: 1, max: 2 ** 40, default: 512 * MiB,
+    doc: 'Most bytes of keys and values all remote peers may hold together; updates beyond it are refused and counted.' },
   maxPeers: { kind: 'integer', min: 1, max: 10000000, default: 16384,
     doc: 'Most peers tracked; further names are ignored.' },
   readTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 5000,
@@ -207,8 +209,8 @@ function normalize(first, seeds, ipToBind) {
     throw rangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes})`);
   }
   const needed = options.maxValueBytes + options.maxKeyBytes + 1024;
-  if (options.maxOutgoingMessageBytes < needed) {
-    throw rangeError(`options.maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes}) must be at least maxValueBytes + maxKeyBytes + 1024 (${needed}) so any one update fits in a message`);
+  if (options.maxMessageBytes < needed) {
+    throw rangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxValueBytes + maxKeyBytes + 1024 (${needed}) so the largest update fits in a message`);
   }
   return { port, seeds: seedList, address, options };
 }

@@ -42,6 +42,7 @@ pub struct NativeOptions {
     pub max_value_bytes: u32,
     pub max_keys_per_peer: u32,
     pub max_peer_state_bytes: u32,
+    pub max_state_bytes: f64,
     pub max_peers: u32,
     pub read_timeout_ms: u32,
     pub connect_timeout_ms: u32,
@@ -93,6 +94,7 @@ impl NativeOptions {
             max_value_bytes: self.max_value_bytes as usize,
             max_keys_per_peer: self.max_keys_per_peer as usize,
             max_peer_state_bytes: self.max_peer_state_bytes as usize,
+            max_state_bytes: self.max_state_bytes as usize,
             max_peers: self.max_peers as usize,
             observer: self.observer,
         };

@@ -4,6 +4,11 @@
 use super::failure_detector::DetectorConfig;
 use super::time::Millis;
 
+/// Room around one update in a message of its own: the envelope (type,
+/// protocol, cluster name of up to 255 bytes, flags), the peer's name and
+/// generation, the version and the msgpack headers, with margin.
+pub const UPDATE_ENVELOPE_BYTES: usize = 1024;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Time between gossip rounds and heartbeats (node-gossip: 1000 ms).
@@ -21,11 +26,15 @@ pub struct Config {
     /// Our cluster's name; peers of another name are refused.
     pub cluster_name: Option<String>,
 
-    /// Largest outgoing message (bytes): digests and updates that do not fit
-    /// are sent over later rounds, oldest changes and least-served peers first.
+    /// What an outgoing message is filled up to (bytes): a batching target,
+    /// not a cap on any one update. Digests and updates beyond it go in
+    /// catch-up exchanges or later rounds, oldest changes and least-served
+    /// peers first; an update larger than it travels alone in its own message.
     pub max_outgoing_message_bytes: usize,
-    /// Largest incoming message accepted (bytes). Old node-gossip peers do not
-    /// bound what they send, so this is larger than the outgoing budget.
+    /// Largest message accepted (bytes); also the hard ceiling of what is
+    /// sent. Old node-gossip peers do not bound what they send, and one
+    /// update may be as large as `max_value_bytes`, so this must hold the
+    /// largest update with its envelope.
     pub max_message_bytes: usize,
     /// Deepest nesting accepted inside a value.
     pub max_value_depth: usize,
@@ -37,6 +46,10 @@ pub struct Config {
     pub max_keys_per_peer: usize,
     /// Most bytes of keys and values one peer may hold.
     pub max_peer_state_bytes: usize,
+    /// Most bytes of keys and values all remote peers may hold together:
+    /// with `max_peers` peers of `max_peer_state_bytes` each, a hostile
+    /// source could otherwise claim far more memory than any real cluster.
+    pub max_state_bytes: usize,
     /// Most peers tracked; names beyond it are ignored.
     pub max_peers: usize,
     /// A read-only member (monitoring tools): it learns the cluster but never
@@ -57,9 +70,12 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             max_value_depth: 32,
             max_key_bytes: 1024,
-            max_value_bytes: 32 * 1024,
+            // node-gossip has no limit: apps store config blobs of hundreds
+            // of kilobytes, so a value of a mebibyte and its encoding fit
+            max_value_bytes: 2 * 1024 * 1024,
             max_keys_per_peer: 1024,
-            max_peer_state_bytes: 1024 * 1024,
+            max_peer_state_bytes: 8 * 1024 * 1024,
+            max_state_bytes: 512 * 1024 * 1024,
             max_peers: 16 * 1024,
             observer: false,
         }
@@ -69,11 +85,11 @@ impl Default for Config {
 impl Config {
     /// Checks relations between fields; the binding checks each field's range.
     pub fn validate(&self) -> Result<(), String> {
-        let budget_needed = self.max_value_bytes + self.max_key_bytes + 1024;
-        if self.max_outgoing_message_bytes < budget_needed {
+        let largest_update = self.largest_update_bytes();
+        if self.max_message_bytes < largest_update {
             return Err(format!(
-                "maxOutgoingMessageBytes ({}) must be at least maxValueBytes + maxKeyBytes + 1024 ({budget_needed}) so any single update fits in a message",
-                self.max_outgoing_message_bytes
+                "maxMessageBytes ({}) must be at least maxValueBytes + maxKeyBytes + {UPDATE_ENVELOPE_BYTES} ({largest_update}) so the largest update fits in a message",
+                self.max_message_bytes
             ));
         }
         if self.max_message_bytes < self.max_outgoing_message_bytes {
@@ -86,6 +102,12 @@ impl Config {
             return Err("fanout must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The largest single update a message may have to carry, with the
+    /// message around it (see `UPDATE_ENVELOPE_BYTES`).
+    pub fn largest_update_bytes(&self) -> usize {
+        self.max_value_bytes + self.max_key_bytes + UPDATE_ENVELOPE_BYTES
     }
 
     /// Nesting the scanner allows: the message's own structure (map, updates

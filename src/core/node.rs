@@ -353,6 +353,9 @@ pub struct Node {
     digest_cursor: usize,
     missing_cursor: usize,
     started: bool,
+    /// Bytes of keys and values held for remote peers, all together
+    /// (bounded by `max_state_bytes`).
+    remote_bytes: usize,
     pub stats: Stats,
 }
 
@@ -389,6 +392,7 @@ impl Node {
             digest_cursor: 0,
             missing_cursor: 0,
             started: false,
+            remote_bytes: 0,
             stats: Stats::default(),
         }
     }
@@ -519,7 +523,9 @@ impl Node {
         if &*self.me().name != name {
             if let Some(other) = self.index_remove(name) {
                 // someone gossiped about our address before we took it
-                self.peers[other as usize] = None;
+                if let Some(p) = self.peers[other as usize].take() {
+                    self.remote_bytes -= p.state.bytes();
+                }
                 self.digest_info[other as usize] = 0;
                 self.failed_at.remove(&other);
                 self.free.push(other);
@@ -557,6 +563,15 @@ impl Node {
                 if let Some(p) = self.peer_mut(id) {
                     p.seed = true;
                 }
+            }
+        }
+        // Back after a stop: while stopped we heard nothing, and that silence
+        // is ours. Live peers are judged from now on, as if just heard from;
+        // one that died meanwhile is reported after the usual detection time.
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            if i as PeerId != self.me && p.alive && !p.left && p.detector.last_arrival().is_some() {
+                p.detector.restart_at(Some(now));
             }
         }
         self.last_check = Some(now);
@@ -676,6 +691,7 @@ impl Node {
             }
             self.digest_info[id as usize] = 0;
             if let Some(p) = self.peers[id as usize].take() {
+                self.remote_bytes -= p.state.bytes();
                 self.removed
                     .insert(p.name.clone(), (p.state.max_version, now));
                 self.free.push(id);
@@ -690,9 +706,14 @@ impl Node {
             return;
         }
         let mut collected = 0;
-        for p in self.peers.iter_mut().flatten() {
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
             if p.state.tombstones() > 0 {
+                let before = p.state.bytes();
                 collected += p.state.collect_tombstones(cutoff) as u64;
+                if i as PeerId != self.me {
+                    self.remote_bytes -= before - p.state.bytes();
+                }
             }
         }
         self.stats.tombstones_collected += collected;
@@ -911,14 +932,16 @@ impl Node {
         if id == self.me || generation == 0 {
             return Vec::new();
         }
-        let Some(p) = self.peer_mut(id) else {
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return Vec::new();
         };
         if generation <= p.state.generation {
             return Vec::new();
         }
         p.state.generation = generation;
+        let before = p.state.bytes();
         let dropped = p.state.drop_before(generation);
+        self.remote_bytes -= before - p.state.bytes();
         let was_left = p.left;
         p.left = p.state.value(LEFT_KEY).is_some();
         if was_left && !p.left {
@@ -1220,10 +1243,11 @@ impl Node {
         v1: bool,
         ext: Ext,
     ) -> (Vec<u8>, bool) {
-        let mut budget = self
+        let target = self
             .config
             .max_outgoing_message_bytes
             .saturating_sub(envelope_size(&ext));
+        let mut budget = target;
         let mut left_out = false;
         let mut request_entries: Vec<(&str, u64)> = Vec::new();
         if let Some(requests) = requests {
@@ -1241,6 +1265,13 @@ impl Node {
         let mut updates: Vec<Delta> = Vec::with_capacity((budget / 40).min(4096));
         let mut generations: Vec<(&str, u64)> = Vec::new();
         let mut misses = 0;
+        // an update larger than the whole batching target goes alone, in a
+        // message up to the hard ceiling: the bytes it takes beyond the target
+        let mut oversize = 0;
+        let ceiling = self
+            .config
+            .max_message_bytes
+            .saturating_sub(envelope_size(&ext));
         'peers: for (n, (id, after)) in wants.enumerate() {
             let Some(p) = self.peer(id) else { continue };
             if budget < 16 || misses >= MAX_MISSES {
@@ -1262,9 +1293,18 @@ impl Node {
                 };
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
-                    misses += usize::from(!sent_any);
-                    left_out |= n < definite;
-                    continue 'peers;
+                    // too large for any message of the target size
+                    let alone = updates.is_empty()
+                        && size > target
+                        && size <= ceiling.saturating_sub(target - budget);
+                    if !alone {
+                        misses += usize::from(!sent_any);
+                        left_out |= n < definite;
+                        continue 'peers;
+                    }
+                    // the message is full with it
+                    oversize = size - budget;
+                    budget = size;
                 }
                 misses = 0;
                 budget -= size;
@@ -1275,7 +1315,8 @@ impl Node {
                 updates.push(d);
             }
         }
-        let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
+        let mut out =
+            Vec::with_capacity(self.config.max_outgoing_message_bytes - budget + oversize);
         let requests = requests.map(|_| request_entries.as_slice());
         let ext = Ext {
             more: left_out,
@@ -1458,12 +1499,14 @@ impl Node {
     /// the peer's state advanced.
     fn apply_delta(&mut self, id: PeerId, d: &Delta, now: Millis) -> bool {
         let cfg = &self.config;
-        let (max_key, max_value, max_keys, max_bytes) = (
+        let (max_key, max_value, max_keys, max_bytes, max_all) = (
             cfg.max_key_bytes,
             cfg.max_value_bytes,
             cfg.max_keys_per_peer,
             cfg.max_peer_state_bytes,
+            cfg.max_state_bytes,
         );
+        let all_bytes = self.remote_bytes;
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return false;
         };
@@ -1481,7 +1524,9 @@ impl Node {
         let refused = (d.key.len() > max_key && !reserved)
             || value_len > max_value
             || (is_new_live && p.state.live_keys() >= max_keys)
-            || p.state.bytes() - old_bytes + d.key.len() + value_len > max_bytes;
+            || p.state.bytes() - old_bytes + d.key.len() + value_len > max_bytes
+            || (all_bytes - old_bytes + d.key.len() + value_len > max_all
+                && d.key.len() + value_len > old_bytes);
         if refused {
             // skip it for good: asking again would bring the same bytes
             p.state.max_version = d.version;
@@ -1494,7 +1539,9 @@ impl Node {
             }
             v => v.map(Arc::from),
         };
+        let before = p.state.bytes();
         let (key, previous) = p.state.put_shared(d.key, value.clone(), d.version, now);
+        self.remote_bytes = self.remote_bytes - before + p.state.bytes();
         self.stats.updates_applied += 1;
         let event = if d.key == LEFT_KEY {
             let newly_left = value.is_some() && !p.left;

@@ -1409,3 +1409,132 @@ fn a_silent_peer_fails_and_comes_back() {
     a.tick(now);
     assert!(has(&events(&mut a), "alive", B));
 }
+
+// ---- values larger than the batching target -------------------------------------------
+
+/// A msgpack bin of `n` bytes.
+fn msgpack_bin(n: usize) -> Vec<u8> {
+    let mut v = vec![0xc6];
+    v.extend_from_slice(&(n as u32).to_be_bytes());
+    v.resize(5 + n, 0xab);
+    v
+}
+
+#[test]
+fn an_update_larger_than_the_batching_target_travels_alone_then_the_rest_follows() {
+    let config = Config {
+        max_outgoing_message_bytes: 4096,
+        ..Config::default()
+    };
+    config.validate().unwrap();
+    let mut a = node_with(A, 1_000, config.clone(), 0);
+    let mut b = node_with(B, 5_000, config.clone(), 0);
+    let big: Value = Arc::from(msgpack_bin(100_000));
+    a.set_local("big", big.clone()).unwrap();
+    a.set_local("small", Arc::from(&[0x01][..])).unwrap();
+    // b asks until it has everything; the message that carries the big
+    // update carries nothing else, over the target but within the ceiling,
+    // and announces that more is left; every other stays within the target
+    let mut carried_big = 0;
+    for now in 1..10 {
+        let req = b.request();
+        let first = a.handle_request(&as_request(&req), now).unwrap();
+        let resp = as_first(&first);
+        let keys: Vec<&str> = resp.updates.iter().map(|d| d.key).collect();
+        let second = b.handle_first_response(&resp, now).unwrap();
+        if keys.contains(&"big") {
+            carried_big += 1;
+            assert_eq!(keys, ["big"], "alone");
+            assert!(first.len() > 4096 && first.len() <= config.max_message_bytes);
+            assert!(second.more, "the rest is announced for a catch-up");
+        } else {
+            assert!(first.len() <= 4096, "{} bytes", first.len());
+        }
+        if value_of(&b, A, "small").is_some() {
+            break;
+        }
+    }
+    assert_eq!(carried_big, 1);
+    assert_eq!(value_of(&b, A, "big").as_deref(), Some(&big[..]));
+    assert_eq!(value_of(&b, A, "small"), Some(vec![0x01]));
+}
+
+#[test]
+fn remote_state_is_bounded_all_together() {
+    let config = Config {
+        max_state_bytes: 10_000,
+        ..Config::default()
+    };
+    let mut b = node_with(B, 5_000, config, 0);
+    let value = msgpack_bin(3_000);
+    for i in 0..5 {
+        let peer = format!("10.0.0.{i}:1");
+        feed(&mut b, &[delta(&peer, "k", Some(&value), 10)], &[], &V1, 1);
+    }
+    let held = b
+        .peers()
+        .filter(|(id, _)| *id != b.me_id())
+        .map(|(_, p)| p.state.bytes())
+        .sum::<usize>();
+    assert!(held <= 10_000, "held {held} bytes");
+    assert_eq!(b.stats.updates_refused, 2);
+    // a rewrite that does not grow what is held is still taken
+    feed(&mut b, &[delta("10.0.0.0:1", "k", Some(&[1]), 11)], &[], &V1, 2);
+    assert_eq!(value_of(&b, "10.0.0.0:1", "k"), Some(vec![1]));
+    // and the room it freed takes a refused peer's next write
+    feed(&mut b, &[delta("10.0.0.4:1", "k", Some(&value), 12)], &[], &V1, 3);
+    assert_eq!(value_of(&b, "10.0.0.4:1", "k").map(|v| v.len()), Some(3_005));
+}
+
+// ---- stop, then start again in the same process --------------------------------------
+
+#[test]
+fn a_node_started_again_blames_no_peer_for_its_own_silence() {
+    let mut a = node(A, 1_000, 0);
+    let mut b = node(B, 5_000, 0);
+    let mut c = node(C, 9_000, 0);
+    let mut now = 0;
+    for _ in 0..20 {
+        now += 1000;
+        for n in [&mut a, &mut b, &mut c] {
+            n.tick(now);
+        }
+        exchange(&mut a, &mut b, now);
+        exchange(&mut a, &mut c, now);
+        exchange(&mut b, &mut c, now);
+    }
+    a.take_events();
+    a.stop();
+    // thirty seconds stopped: b runs on, c dies meanwhile
+    for _ in 0..30 {
+        now += 1000;
+        b.tick(now);
+    }
+    a.start(A, &[], now);
+    a.check_liveness(now);
+    assert!(
+        !events(&mut a).iter().any(|(k, _)| k == "failed"),
+        "nobody is failed for our silence"
+    );
+    // from now on b is heard and c is not: c is reported after the usual
+    // detection time, and b never
+    let restarted = now;
+    let mut c_failed_at = None;
+    for _ in 0..40 {
+        now += 250;
+        if now % 1000 == 0 {
+            a.tick(now);
+            b.tick(now);
+            exchange(&mut a, &mut b, now);
+        }
+        a.check_liveness(now);
+        for (kind, who) in events(&mut a) {
+            if kind == "failed" {
+                assert_eq!(who, C, "only the dead peer fails");
+                c_failed_at.get_or_insert(now);
+            }
+        }
+    }
+    let took = c_failed_at.expect("c reported failed") - restarted;
+    assert!((3_000..=10_000).contains(&took), "c failed {took} ms after the start");
+}
