@@ -51,6 +51,11 @@ export interface GossiperOptions {
   acceptablePauseMs?: number;
   /** Forget a peer failed for this long (`'peer_removed'`); null keeps dead peers forever. Default null. */
   deadPeerRemovalMs?: number | null;
+  /**
+   * When a peer restarts, keys of its previous life that the new one has not set again within
+   * this time are reported deleted; keys it sets again only update. Default 5 × gossipIntervalMs.
+   */
+  restartGraceMs?: number;
   /** How long a deleted key is remembered, ms. Default 86 400 000 (24 h). */
   tombstoneTtlMs?: number;
   /** Peers with another cluster name (or none) are refused. Default null. */

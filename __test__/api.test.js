@@ -399,29 +399,34 @@ describe('peers and membership', () => {
     assert.deepEqual(deleted, []);
   });
 
-  test('leave() / stop({ leave: true }): peers report peer_failed within ~2 rounds', TEST, async (t) => {
+  test('leave() / stop({ leave: true }): peers report peer_left (not peer_failed) within ~2 rounds', TEST, async (t) => {
     const ROUND = 250;
     const [a, b, c, d] = await cluster(t, 4, { gossipIntervalMs: ROUND });
     const failedAt = (g, who) => once(g, 'peer_failed', { filter: (p) => p === who, timeout: 20000 }).then(() => Date.now());
+    const leftAt = (g, who) => once(g, 'peer_left', { filter: (p) => p === who, timeout: 20000 }).then(() => Date.now());
+    const crashes = [];
+    for (const g of [b, c, d]) g.on('peer_failed', (p) => crashes.push([g.peer_name, p]));
 
     let t0 = Date.now();
-    let seen = [failedAt(b, a.peer_name), failedAt(c, a.peer_name), failedAt(d, a.peer_name)];
+    let seen = [leftAt(b, a.peer_name), leftAt(c, a.peer_name), leftAt(d, a.peer_name)];
     await a.leave();
     const leaveMs = Math.max(...(await Promise.all(seen))) - t0;
     assert.equal(await canConnect(Number(a.peer_name.split(':')[1])), false, 'leave() also stops');
     for (const g of [b, c, d]) assert.ok(g.deadPeers().includes(a.peer_name));
 
     t0 = Date.now();
-    seen = [failedAt(c, b.peer_name), failedAt(d, b.peer_name)];
+    seen = [leftAt(c, b.peer_name), leftAt(d, b.peer_name)];
     await b.stop({ leave: true });
     const stopLeaveMs = Math.max(...(await Promise.all(seen))) - t0;
+    assert.deepEqual(crashes, [], 'a planned leave is not reported as a crash');
+    for (const g of [c, d]) assert.equal(g.stats().peers.find((p) => p.name === a.peer_name).status, 'left');
 
     // for comparison, the failure detector alone
     t0 = Date.now();
     seen = failedAt(d, c.peer_name);
     await c.stop();
     const detectorMs = (await seen) - t0;
-    t.diagnostic(`peer_failed after leave(): ${leaveMs} ms, stop({leave:true}): ${stopLeaveMs} ms, plain stop(): ${detectorMs} ms (round ${ROUND} ms)`);
+    t.diagnostic(`peer_left after leave(): ${leaveMs} ms, stop({leave:true}): ${stopLeaveMs} ms, plain stop(): ${detectorMs} ms (round ${ROUND} ms)`);
     assert.ok(leaveMs <= 2 * ROUND, `leave() seen failed after ${leaveMs} ms`);
     assert.ok(stopLeaveMs <= 2 * ROUND, `stop({leave:true}) seen failed after ${stopLeaveMs} ms`);
     assert.ok(detectorMs > 2 * Math.max(leaveMs, stopLeaveMs), `the detector alone took ${detectorMs} ms`);
@@ -451,9 +456,9 @@ describe('peers and membership', () => {
 
   test('a peer that left and starts again is reported alive', TEST, async (t) => {
     const [a, b] = await cluster(t, 2);
-    const failed = once(b, 'peer_failed');
+    const left = once(b, 'peer_left');
     await a.leave();
-    await failed;
+    await left;
     const alive = once(b, 'peer_alive', { timeout: 5000 });
     await a.start();
     assert.deepEqual(await alive, [a.peer_name]);

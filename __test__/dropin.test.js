@@ -169,3 +169,41 @@ test('...but a peer that died while the node was stopped is still reported', { t
   assert.deepEqual(failed, [c.peer_name], 'only the dead peer');
   assert.ok(a.livePeers().includes(b.peer_name));
 });
+
+test('a SIGKILLed member started again with the same keys: no peer deletes them', { timeout: 90000 }, async (t) => {
+  const path = require('node:path');
+  const { JsonLinesChild } = require('./support/util');
+  const NODE = path.join(__dirname, 'support', 'cluster-node.js');
+  const options = { gossipIntervalMs: 100 };
+  const ps = [];
+  for (let i = 0; i < 4; i++) ps.push(await ports.take());
+  const seeds = [`127.0.0.1:${ps[0]}`];
+  const spawn = (i, values) => new JsonLinesChild(NODE, [JSON.stringify({ port: ps[i], seeds, options, values })]);
+  const members = ps.map((_, i) => spawn(i, i === 3 ? { role: 'web', load: 1, gone: 'old' } : {}));
+  t.after(() => Promise.all(members.map((m) => m.kill())));
+  for (const m of members) await m.waitLine((l) => l.ev === 'started', 10000);
+  const x = `127.0.0.1:${ps[3]}`;
+  members[3].send({ cmd: 'set', key: 'pid', value: members[3].pid });
+  const others = members.slice(0, 3);
+  for (const m of others) await m.waitLine((l) => l.ev === 'update' && l.peer === x && l.key === 'pid', 10000);
+
+  members[3].kill('SIGKILL');
+  await members[3].exitPromise;
+  for (const m of others) await m.waitLine((l) => l.ev === 'peer_failed' && l.peer === x, 10000);
+  const restartedAt = Date.now();
+  // the new process sets role and load before start(), and pid a moment after
+  members[3] = spawn(3, { role: 'web', load: 2 });
+  await members[3].waitLine((l) => l.ev === 'started', 10000);
+  members[3].send({ cmd: 'set', key: 'pid', value: members[3].pid });
+  for (const m of others) await m.waitLine((l) => l.ev === 'update' && l.peer === x && l.key === 'pid' && l.at >= restartedAt, 10000);
+  // past the grace (5 rounds): only the key the new process never set goes
+  await sleep(1500);
+  for (const m of others) {
+    const since = m.lines.filter((l) => l.at >= restartedAt && l.peer === x);
+    const deletes = since.filter((l) => l.ev === 'delete').map((l) => l.key);
+    assert.deepEqual(deletes, ['gone'], `${m.pid}: deletes ${JSON.stringify(deletes)}`);
+    const alive = since.findIndex((l) => l.ev === 'peer_alive');
+    const firstUpdate = since.findIndex((l) => l.ev === 'update');
+    assert.ok(alive >= 0 && alive < firstUpdate, `peer_alive before the new life's updates: ${JSON.stringify(since.map((l) => l.ev))}`);
+  }
+});

@@ -160,6 +160,13 @@ class Mirror {
         emitter.emit('peer_failed', p.name);
         return true;
       }
+      case RECORD.Left: {
+        const p = this.byId[nums[i + 2]];
+        p.alive = false;
+        this._changed();
+        emitter.emit('peer_left', p.name);
+        return true;
+      }
       case RECORD.Removed: {
         const id = nums[i + 2];
         const p = this.byId[id];

@@ -30,6 +30,8 @@ const OPTIONS = {
     doc: 'Normal detector: silence tolerated beyond the mean before suspicion grows. Default 2 × gossipIntervalMs.' },
   deadPeerRemovalMs: { kind: 'integer', min: 1, max: 2 ** 40, nullable: true, default: null,
     doc: "Forget a peer failed for this long ('peer_removed'); null keeps dead peers forever, as node-gossip." },
+  restartGraceMs: { kind: 'integer', min: 0, max: 2 ** 40, default: (o) => 5 * o.gossipIntervalMs,
+    doc: "When a peer restarts, keys of its previous life that the new one has not set again within this time are reported deleted ('delete'); keys it sets again only update. Default 5 × gossipIntervalMs; 0 deletes at once." },
   tombstoneTtlMs: { kind: 'integer', min: 1, max: 2 ** 40, default: 24 * 3600 * 1000,
     doc: 'How long a deleted key is remembered so the deletion reaches every peer.' },
   clusterName: { kind: 'string', maxBytes: 255, nullable: true, default: null,

@@ -11,7 +11,7 @@
 //
 // stdout, one JSON object per line, each with `t` (Date.now() here):
 //   {ev:'started', name, pid}           {ev:'start_failed', code, message}
-//   {ev:'new_peer'|'peer_alive'|'peer_failed'|'peer_removed', peer}
+//   {ev:'new_peer'|'peer_alive'|'peer_failed'|'peer_left'|'peer_removed', peer}
 //   {ev:'update', peer, key, value}     (heartbeats left out)
 //   {ev:'delete', peer, key}
 //   {ev:'state', id, name, all, live, dead, values: {peer: {key: value}}, generations: {peer: n}}
@@ -38,7 +38,7 @@ const g = new Gossiper({
 });
 for (const [k, v] of Object.entries(config.values || {})) g.setLocalState(k, v);
 
-for (const ev of ['new_peer', 'peer_alive', 'peer_failed', 'peer_removed']) {
+for (const ev of ['new_peer', 'peer_alive', 'peer_failed', 'peer_left', 'peer_removed']) {
   g.on(ev, (peer) => out({ ev, peer }));
 }
 g.on('update', (peer, key, value) => {

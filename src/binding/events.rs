@@ -306,6 +306,10 @@ impl<'a> BatchWriter<'a> {
                 self.record(Record::Failed, node);
                 self.nums.push(f64::from(*peer));
             }
+            Signal::Core(Event::Left { peer }) => {
+                self.record(Record::Left, node);
+                self.nums.push(f64::from(*peer));
+            }
             Signal::Core(Event::Removed { peer }) => {
                 self.record(Record::Removed, node);
                 self.nums.push(f64::from(*peer));

@@ -29,10 +29,12 @@ pub enum Record {
     Stopped = 8,
     /// `peer key number`: an update whose value is a number, inline
     UpdateNum = 9,
+    /// `peer`: it announced its leave
+    Left = 10,
 }
 
 impl Record {
-    pub const ALL: [Record; 10] = [
+    pub const ALL: [Record; 11] = [
         Record::NewPeer,
         Record::Update,
         Record::Delete,
@@ -43,6 +45,7 @@ impl Record {
         Record::StartFailed,
         Record::Stopped,
         Record::UpdateNum,
+        Record::Left,
     ];
 
     /// Numbers the record takes in a batch, its kind and node included.
@@ -50,7 +53,7 @@ impl Record {
         2 + match self {
             Record::NewPeer | Record::Update | Record::UpdateNum => 3,
             Record::Delete | Record::StartFailed => 2,
-            Record::Alive | Record::Failed | Record::Removed | Record::Started => 1,
+            Record::Alive | Record::Failed | Record::Left | Record::Removed | Record::Started => 1,
             Record::Stopped => 0,
         }
     }
@@ -58,6 +61,8 @@ impl Record {
 
 /// Record lengths by kind, for JavaScript to step over the records of a
 /// gossiper that is gone.
+// napi-derive registers it only outside `cfg(test)`
+#[cfg_attr(test, allow(dead_code))]
 #[napi]
 pub fn record_lengths() -> Vec<u32> {
     Record::ALL.iter().map(|r| r.len() as u32).collect()

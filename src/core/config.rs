@@ -20,6 +20,12 @@ pub struct Config {
     /// A peer failed for longer than this is forgotten (`peer_removed`).
     /// `None` keeps dead peers forever, as node-gossip does.
     pub dead_peer_removal_ms: Option<Millis>,
+    /// When a peer restarts, the keys of its previous life that its new
+    /// life has not set again are reported deleted this long after the
+    /// restart was noticed: a restarted process usually sets the same keys
+    /// again within moments, and a delete followed by the same update is
+    /// the flapping service discovery uses gossip to avoid.
+    pub restart_grace_ms: Millis,
     /// How long a deleted key's tombstone is kept so the deletion reaches
     /// every peer before it is collected.
     pub tombstone_ttl_ms: Millis,
@@ -64,6 +70,7 @@ impl Default for Config {
             fanout: 2,
             detector: DetectorConfig::default(),
             dead_peer_removal_ms: None,
+            restart_grace_ms: 5_000,
             tombstone_ttl_ms: 24 * 60 * 60 * 1000,
             cluster_name: None,
             max_outgoing_message_bytes: 64 * 1024,

@@ -30,7 +30,14 @@ pub enum Event {
     Alive {
         peer: PeerId,
     },
+    /// The peer's failure detector convicted it (it crashed, or cannot be
+    /// reached).
     Failed {
+        peer: PeerId,
+    },
+    /// The peer announced that it leaves (`leave()`): reported instead of
+    /// `Failed`, so an application can tell a planned leave from a crash.
+    Left {
         peer: PeerId,
     },
     /// The peer was forgotten after being failed for too long.

@@ -304,6 +304,13 @@ fn heartbeat_value(cache: &mut [Option<Value>; HEARTBEAT_VALUES], bytes: &[u8]) 
     }
 }
 
+/// Keys a restarted peer held in its previous life, not yet set again.
+#[derive(Clone, Debug)]
+struct PendingDeletes {
+    due: Millis,
+    keys: Vec<Arc<str>>,
+}
+
 /// A peer's view for `stats()`.
 #[derive(Clone, Debug)]
 pub struct PeerReport {
@@ -356,6 +363,11 @@ pub struct Node {
     /// Bytes of keys and values held for remote peers, all together
     /// (bounded by `max_state_bytes`).
     remote_bytes: usize,
+    /// Keys of restarted peers' previous lives, reported deleted at `due`
+    /// unless the new life sets them again first (`restart_grace_ms`).
+    pending_deletes: FxHashMap<PeerId, PendingDeletes>,
+    /// Failed peers whose state advanced in the message being applied.
+    revived: Vec<PeerId>,
     pub stats: Stats,
 }
 
@@ -393,6 +405,8 @@ impl Node {
             missing_cursor: 0,
             started: false,
             remote_bytes: 0,
+            pending_deletes: FxHashMap::default(),
+            revived: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -526,6 +540,7 @@ impl Node {
                 if let Some(p) = self.peers[other as usize].take() {
                     self.remote_bytes -= p.state.bytes();
                 }
+                self.pending_deletes.remove(&other);
                 self.digest_info[other as usize] = 0;
                 self.failed_at.remove(&other);
                 self.free.push(other);
@@ -618,11 +633,13 @@ impl Node {
         (self.config.gossip_interval_ms / LIVENESS_CHECKS_PER_ROUND).max(1)
     }
 
-    /// Reports peers whose detector's verdict changed (`Failed`, `Alive`).
+    /// Reports peers whose detector's verdict changed (`Failed`, `Alive`),
+    /// and restarted peers' old keys whose grace is over (`Delete`).
     pub fn check_liveness(&mut self, now: Millis) {
         if !self.started {
             return;
         }
+        self.flush_pending_deletes(now);
         // After a stall of our own (suspended process, overloaded machine) the
         // silence is ours, not the peers': judge them again a round later.
         let stalled = self
@@ -667,6 +684,73 @@ impl Node {
         }
     }
 
+    /// Defers the deletion of `keys`, which a restarted peer `id` held in its
+    /// previous life, by `restart_grace_ms`.
+    fn defer_deletes(&mut self, id: PeerId, keys: Vec<Arc<str>>, now: Millis) {
+        if keys.is_empty() {
+            return;
+        }
+        if self.config.restart_grace_ms == 0 {
+            for key in keys {
+                self.emit(Event::Delete { peer: id, key });
+            }
+            return;
+        }
+        let due = now + self.config.restart_grace_ms;
+        let pending = self.pending_deletes.entry(id).or_insert(PendingDeletes {
+            due,
+            keys: Vec::new(),
+        });
+        pending.due = due;
+        for key in keys {
+            if !pending.keys.contains(&key) {
+                pending.keys.push(key);
+            }
+        }
+    }
+
+    /// Whether `key` of peer `id` waits to be reported deleted; it no
+    /// longer does once this returns.
+    fn take_pending_delete(&mut self, id: PeerId, key: &str) -> bool {
+        let Some(pending) = self.pending_deletes.get_mut(&id) else {
+            return false;
+        };
+        let Some(i) = pending.keys.iter().position(|k| &**k == key) else {
+            return false;
+        };
+        pending.keys.swap_remove(i);
+        if pending.keys.is_empty() {
+            self.pending_deletes.remove(&id);
+        }
+        true
+    }
+
+    /// Reports deleted the old keys whose grace is over and that the new
+    /// life did not set again.
+    fn flush_pending_deletes(&mut self, now: Millis) {
+        if self.pending_deletes.is_empty() {
+            return;
+        }
+        let mut due: Vec<PeerId> = self
+            .pending_deletes
+            .iter()
+            .filter(|(_, p)| p.due <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        due.sort_unstable();
+        for id in due {
+            let Some(pending) = self.pending_deletes.remove(&id) else {
+                continue;
+            };
+            for key in pending.keys {
+                let set_again = self.peer(id).is_some_and(|p| p.state.value(&key).is_some());
+                if !set_again {
+                    self.emit(Event::Delete { peer: id, key });
+                }
+            }
+        }
+    }
+
     fn remove_long_dead(&mut self, now: Millis) {
         let keep_removed = self
             .config
@@ -686,6 +770,7 @@ impl Node {
         expired.sort_unstable();
         for id in expired {
             self.failed_at.remove(&id);
+            self.pending_deletes.remove(&id);
             if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
                 self.index_remove(&name);
             }
@@ -917,12 +1002,11 @@ impl Node {
         }
     }
 
-    /// A newer incarnation of the peer exists: what it wrote before is gone.
-    fn observe_generation(&mut self, id: PeerId, generation: u64) {
+    /// A newer incarnation of the peer exists: what it wrote before is gone,
+    /// unless it writes it again within the grace (see `defer_deletes`).
+    fn observe_generation(&mut self, id: PeerId, generation: u64, now: Millis) {
         let dropped = self.drop_old_incarnation(id, generation);
-        for key in dropped {
-            self.emit(Event::Delete { peer: id, key });
-        }
+        self.defer_deletes(id, dropped, now);
     }
 
     /// A newer incarnation of the peer exists: forgets what the old one wrote
@@ -1123,7 +1207,7 @@ impl Node {
                 }
             } else if v1 && item.generation <= item.version {
                 // a generation implies versions at least that high
-                self.observe_generation(id, item.generation);
+                self.observe_generation(id, item.generation, now);
             }
             let ours = self.peer(id).map_or(0, |p| p.state.max_version);
             if ours > item.version {
@@ -1448,7 +1532,7 @@ impl Node {
                             .collect::<FxHashMap<&str, u64>>()
                     });
                     if let Some(&g) = gens.get(d.peer).filter(|&&g| plausible(d.peer, g)) {
-                        self.observe_generation(id, g);
+                        self.observe_generation(id, g, now);
                     }
                     id
                 }
@@ -1472,6 +1556,7 @@ impl Node {
         }
         advanced.sort_unstable();
         advanced.dedup();
+        let revived = std::mem::take(&mut self.revived);
         let cfg = &self.config.detector;
         let w = self.ring_len;
         for id in advanced {
@@ -1479,7 +1564,7 @@ impl Node {
                 continue;
             };
             p.heard = true;
-            if p.alive {
+            if p.alive && !revived.contains(&id) {
                 let at = id as usize * w;
                 p.detector.arrival(now, cfg, &mut self.rings[at..at + w]);
             } else {
@@ -1487,11 +1572,19 @@ impl Node {
                 p.detector.restart_at(Some(now));
             }
         }
+        // keys of an old incarnation that this message did not set again
+        let mut by_peer: Vec<(PeerId, Vec<Arc<str>>)> = Vec::new();
         for (id, key) in dropped {
-            let set_again = self.peer(id).is_some_and(|p| p.state.value(&key).is_some());
-            if !set_again {
-                self.emit(Event::Delete { peer: id, key });
+            if self.peer(id).is_some_and(|p| p.state.value(&key).is_some()) {
+                continue;
             }
+            match by_peer.last_mut() {
+                Some((last, keys)) if *last == id => keys.push(key),
+                _ => by_peer.push((id, vec![key])),
+            }
+        }
+        for (id, keys) in by_peer {
+            self.defer_deletes(id, keys, now);
         }
     }
 
@@ -1543,26 +1636,38 @@ impl Node {
         let (key, previous) = p.state.put_shared(d.key, value.clone(), d.version, now);
         self.remote_bytes = self.remote_bytes - before + p.state.bytes();
         self.stats.updates_applied += 1;
+        // news from a failed peer: it is alive, and says so before its news
+        let revive = !p.alive && !p.left && d.key != LEFT_KEY;
+        if revive {
+            p.alive = true;
+            self.failed_at.remove(&id);
+            self.revived.push(id);
+            self.emit(Event::Alive { peer: id });
+        }
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return true;
+        };
         let event = if d.key == LEFT_KEY {
             let newly_left = value.is_some() && !p.left;
             p.left |= value.is_some();
-            if newly_left && p.alive {
-                p.alive = false;
-                if self.config.dead_peer_removal_ms.is_some() {
+            if newly_left {
+                if p.alive && self.config.dead_peer_removal_ms.is_some() {
                     self.failed_at.insert(id, now);
                 }
-                Some(Event::Failed { peer: id })
+                p.alive = false;
+                Some(Event::Left { peer: id })
             } else {
                 None
             }
         } else {
+            let was_pending = self.take_pending_delete(id, &key);
             match value {
                 Some(value) => Some(Event::Update {
                     peer: id,
                     key,
                     value,
                 }),
-                None if previous.is_some_and(|e| e.value.is_some()) => {
+                None if was_pending || previous.is_some_and(|e| e.value.is_some()) => {
                     Some(Event::Delete { peer: id, key })
                 }
                 None => None,

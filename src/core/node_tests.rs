@@ -172,6 +172,7 @@ fn events(node: &mut Node) -> Vec<(String, String)> {
                 Event::Delete { peer, key } => ("delete".into(), format!("{}/{key}", name(peer))),
                 Event::Alive { peer } => ("alive".into(), name(peer)),
                 Event::Failed { peer } => ("failed".into(), name(peer)),
+                Event::Left { peer } => ("left".into(), name(peer)),
                 Event::Removed { peer } => ("removed".into(), format!("#{peer}")),
             }
         })
@@ -562,8 +563,18 @@ fn a_restart_with_a_higher_generation_replaces_the_old_keys() {
     a2.set_local("new", Arc::from(msgpack_int(2))).unwrap();
     exchange(&mut a2, &mut b, now + 100);
     let ev = events(&mut b);
-    assert!(has(&ev, "delete", &format!("{A}/old")), "{ev:?}");
+    // what the new life set comes at once; what it did not set is reported
+    // deleted once the grace is over, and a key it set again never is
     assert!(has(&ev, "update", &format!("{A}/new")));
+    assert!(has(&ev, "update", &format!("{A}/both")));
+    assert!(!ev.iter().any(|(k, _)| k == "delete"), "{ev:?}");
+    let grace = Config::default().restart_grace_ms;
+    b.check_liveness(now + 100 + grace - 1);
+    assert!(!events(&mut b).iter().any(|(k, _)| k == "delete"));
+    b.check_liveness(now + 100 + grace);
+    let ev = events(&mut b);
+    assert!(has(&ev, "delete", &format!("{A}/old")), "{ev:?}");
+    assert!(!has(&ev, "delete", &format!("{A}/both")), "{ev:?}");
     assert_eq!(value_of(&b, A, "old"), None);
     assert_eq!(value_of(&b, A, "both"), Some(msgpack_int(2)));
     assert_eq!(value_of(&b, A, "new"), Some(msgpack_int(2)));
@@ -580,8 +591,10 @@ fn a_restart_with_a_higher_generation_replaces_the_old_keys() {
     assert_eq!(value_of(&c, A, "old"), Some(msgpack_int(1)));
     events(&mut c);
     exchange(&mut c, &mut b, now + 200);
+    c.check_liveness(now + 200 + grace);
     let ev = events(&mut c);
     assert!(has(&ev, "delete", &format!("{A}/old")), "{ev:?}");
+    assert!(!has(&ev, "delete", &format!("{A}/both")), "{ev:?}");
     assert_eq!(value_of(&c, A, "both"), Some(msgpack_int(2)));
     // the old incarnation's versions are refused afterwards
     exchange(&mut c, &mut b_old, now + 300);
@@ -703,7 +716,7 @@ fn collected_tombstones_do_not_resurrect_the_key() {
 // ---- leaving -----------------------------------------------------------------------
 
 #[test]
-fn leave_is_reported_failed_on_the_next_exchange() {
+fn leave_is_reported_left_on_the_next_exchange() {
     let mut a = node(A, 1_000, 0);
     let mut b = node(B, 5_000, 0);
     let now = gossip(&mut a, &mut b, 0, 5);
@@ -713,7 +726,9 @@ fn leave_is_reported_failed_on_the_next_exchange() {
     // right away: no silence, the detector has no say in it
     exchange(&mut a, &mut b, now + 1);
     let ev = events(&mut b);
-    assert!(has(&ev, "failed", A), "{ev:?}");
+    // a planned leave, told apart from a crash
+    assert!(has(&ev, "left", A), "{ev:?}");
+    assert!(!has(&ev, "failed", A), "{ev:?}");
     assert!(!view(&b, A).alive && view(&b, A).left);
     assert!(view(&b, A).state.value(LEFT_KEY).is_some());
     // never shown as a key, and it stays failed
@@ -1479,11 +1494,26 @@ fn remote_state_is_bounded_all_together() {
     assert!(held <= 10_000, "held {held} bytes");
     assert_eq!(b.stats.updates_refused, 2);
     // a rewrite that does not grow what is held is still taken
-    feed(&mut b, &[delta("10.0.0.0:1", "k", Some(&[1]), 11)], &[], &V1, 2);
+    feed(
+        &mut b,
+        &[delta("10.0.0.0:1", "k", Some(&[1]), 11)],
+        &[],
+        &V1,
+        2,
+    );
     assert_eq!(value_of(&b, "10.0.0.0:1", "k"), Some(vec![1]));
     // and the room it freed takes a refused peer's next write
-    feed(&mut b, &[delta("10.0.0.4:1", "k", Some(&value), 12)], &[], &V1, 3);
-    assert_eq!(value_of(&b, "10.0.0.4:1", "k").map(|v| v.len()), Some(3_005));
+    feed(
+        &mut b,
+        &[delta("10.0.0.4:1", "k", Some(&value), 12)],
+        &[],
+        &V1,
+        3,
+    );
+    assert_eq!(
+        value_of(&b, "10.0.0.4:1", "k").map(|v| v.len()),
+        Some(3_005)
+    );
 }
 
 // ---- stop, then start again in the same process --------------------------------------
@@ -1536,5 +1566,55 @@ fn a_node_started_again_blames_no_peer_for_its_own_silence() {
         }
     }
     let took = c_failed_at.expect("c reported failed") - restarted;
-    assert!((3_000..=10_000).contains(&took), "c failed {took} ms after the start");
+    assert!(
+        (3_000..=10_000).contains(&took),
+        "c failed {took} ms after the start"
+    );
+}
+
+// ---- a restarted peer: no flapping ------------------------------------------------------
+
+#[test]
+fn a_restarted_peer_is_alive_before_its_news_and_keys_set_again_are_never_deleted() {
+    let mut a = node(A, 1_000, 0);
+    let mut b = node(B, 5_000, 0);
+    for k in ["role", "pid", "load", "gone"] {
+        a.set_local(k, Arc::from(msgpack_int(1))).unwrap();
+    }
+    let mut now = gossip(&mut a, &mut b, 0, 5);
+    // a is killed; b reports it failed
+    for _ in 0..20 {
+        now += 1000;
+        b.tick(now);
+    }
+    assert!(has(&events(&mut b), "failed", A));
+    // a new process on the same address sets its keys again, but one of
+    // them only a moment after its first exchange
+    let mut a2 = node(A, 100_000_000, now);
+    a2.set_local("role", Arc::from(msgpack_int(1))).unwrap();
+    a2.set_local("pid", Arc::from(msgpack_int(2))).unwrap();
+    exchange(&mut a2, &mut b, now + 10);
+    let ev = events(&mut b);
+    let alive_at = ev.iter().position(|(k, w)| k == "alive" && w == A);
+    let first_update = ev.iter().position(|(k, _)| k == "update");
+    assert!(
+        alive_at.is_some() && alive_at < first_update,
+        "alive first: {ev:?}"
+    );
+    assert!(!ev.iter().any(|(k, _)| k == "delete"), "{ev:?}");
+    a2.set_local("load", Arc::from(msgpack_int(3))).unwrap();
+    exchange(&mut a2, &mut b, now + 500);
+    // the grace ends: only the key the new life never set is deleted
+    let mut deleted = Vec::new();
+    for t in [1_000, 3_000, 6_000, 10_000] {
+        b.check_liveness(now + t);
+        deleted.extend(
+            events(&mut b)
+                .into_iter()
+                .filter(|(k, _)| k == "delete")
+                .map(|(_, w)| w),
+        );
+    }
+    assert_eq!(deleted, vec![format!("{A}/gone")]);
+    assert_eq!(value_of(&b, A, "load"), Some(msgpack_int(3)));
 }

@@ -128,6 +128,8 @@ pub struct EventCounts {
     /// `Failed` about a peer that was up, had not left and was reachable
     /// from the observer when the event fired.
     pub false_failed: u64,
+    /// `Left`: the peer announced its leave.
+    pub left: u64,
     pub removed: u64,
 }
 
@@ -139,6 +141,7 @@ impl EventCounts {
         self.alive += o.alive;
         self.failed += o.failed;
         self.false_failed += o.false_failed;
+        self.left += o.left;
         self.removed += o.removed;
     }
 }
@@ -146,6 +149,7 @@ impl EventCounts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MembershipKind {
     Failed,
+    Left,
     Alive,
     Removed,
 }
@@ -863,6 +867,15 @@ impl Sim {
                     });
                     counts.false_failed += u64::from(false_alarm);
                     self.log_membership(i, subject, MembershipKind::Failed, false_alarm);
+                }
+                Event::Left { peer } => {
+                    counts.left += 1;
+                    let subject = self.subject(i, peer);
+                    let removes = self.nodes[i].node.config().dead_peer_removal_ms.is_some();
+                    if let Some(s) = subject.filter(|_| removes) {
+                        self.failed_ids.insert((i as u32, peer), s as u32);
+                    }
+                    self.log_membership(i, subject, MembershipKind::Left, false);
                 }
                 Event::Alive { peer } => {
                     counts.alive += 1;
