@@ -232,9 +232,24 @@ export interface GossiperStats {
   peers: PeerStats[];
 }
 
+export interface StartOptions {
+  /**
+   * Aborts the start: if it fires before the node is listening, the node stops again and the
+   * promise rejects with an `AbortError` (`err.code === 'ABORT_ERR'`, `err.cause` the signal's
+   * reason). Once listening, the signal is ignored.
+   */
+  signal?: AbortSignal;
+}
+
 export interface StopOptions {
   /** Tell peers we leave first, so they report us failed within a round or two. Default false. */
   leave?: boolean;
+  /**
+   * Stops waiting: the promise rejects with an `AbortError` (`err.code === 'ABORT_ERR'`) while the
+   * node goes on stopping in the background. Already aborted: rejects at once and the node is not
+   * stopped.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -272,8 +287,11 @@ export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> exte
    * (a port in use: `err.code === 'EADDRINUSE'`), as node-gossip.
    */
   start(callback: (err?: Error) => void): void;
-  /** Listens and starts gossiping; resolves once listening, rejects if it cannot listen (`err.code === 'EADDRINUSE'`). */
-  start(): Promise<void>;
+  /**
+   * Listens and starts gossiping; resolves once listening, rejects if it cannot listen
+   * (`err.code === 'EADDRINUSE'`) or if `signal` aborts it first.
+   */
+  start(options?: StartOptions): Promise<void>;
   /**
    * Stops gossip, closes the listener and every connection; resolves when all is closed.
    * `start()` may be called again. With `leave: true` peers are told first.
@@ -281,6 +299,8 @@ export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> exte
   stop(options?: StopOptions): Promise<void>;
   /** Tells the cluster this node leaves, then stops: `stop({ leave: true })`. */
   leave(): Promise<void>;
+  /** `await using g = new Gossiper(...)`: leaves (`leave()`) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 
   /**
    * Sets a key of this node; it spreads to every peer. Throws a TypeError for a value msgpack

@@ -65,6 +65,9 @@ async function main(): Promise<void> {
   await a.stop({ leave: true });
   await b.leave();
   await c.stop();
+  await c.start({ signal: AbortSignal.timeout(5000) });
+  await c.stop({ leave: true, signal: AbortSignal.timeout(1000) });
+  await c[Symbol.asyncDispose]();
 }
 void main;
 
@@ -148,6 +151,12 @@ a.off('delete', (peer: string, key: number) => [peer, key]);
 a.prependListener('peer_alive', (peer: boolean) => peer);
 // @ts-expect-error emit checks the arguments too
 a.emit('update', '10.0.0.1:9000');
+// @ts-expect-error start's signal is an AbortSignal
+a.start({ signal: 'soon' });
+// @ts-expect-error start takes a signal, not stop's leave
+a.start({ leave: true });
+// @ts-expect-error stop's signal is an AbortSignal
+a.stop({ signal: true });
 // @ts-expect-error a typed state's value types are checked
 t.setLocalState('load', 'high');
 // @ts-expect-error a typed state's keys are checked
