@@ -4,6 +4,8 @@
 // only those, has an error). Keep each misuse on the one line below its comment.
 
 import { on } from 'events';
+import { Registry } from 'prom-client';
+import { register, unregister, METRIC_NAMES, MetricName } from '../../metrics';
 import {
   Gossiper,
   GossiperEvents,
@@ -107,6 +109,13 @@ async function iterate(signal: AbortSignal): Promise<void> {
 }
 void iterate;
 
+// Prometheus metrics on the app's own registry.
+const registry = new Registry();
+const metricNames: MetricName[] = register(registry);
+const firstMetric: string = METRIC_NAMES[0];
+unregister(registry);
+void [metricNames, firstMetric];
+
 // @ts-expect-error the port is required
 new Gossiper({ seeds: [] });
 // @ts-expect-error ports are numbers
@@ -157,6 +166,10 @@ a.start({ signal: 'soon' });
 a.start({ leave: true });
 // @ts-expect-error stop's signal is an AbortSignal
 a.stop({ signal: true });
+// @ts-expect-error metrics go on a registry the app passes in
+register();
+// @ts-expect-error a registry, not a metric name
+register('gossiper_peers');
 // @ts-expect-error a typed state's value types are checked
 t.setLocalState('load', 'high');
 // @ts-expect-error a typed state's keys are checked
