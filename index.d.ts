@@ -2,15 +2,86 @@
 /// <reference types="node" />
 import { EventEmitter } from 'events';
 
-/** A peer's name: `"ip:port"`. */
+/** A peer's name: `"ip:port"` (IPv6 in brackets). */
 export type PeerName = string;
 
 /**
- * Any value msgpack can carry: strings, numbers, booleans, null, BigInt
- * (64-bit), Buffer/Uint8Array, Date, arrays and plain objects of these.
- * Functions, symbols, Map, Set, wider BigInts and cycles are refused.
+ * A value msgpack carries between peers: a string, number, boolean, `null`,
+ * BigInt (64-bit; integers beyond ±2^53 arrive as BigInt), Buffer/Uint8Array
+ * (arrives as Buffer), Date, or arrays and plain objects of these. Inside an
+ * array or object `undefined` is sent as `null`. Functions, symbols, `Map`,
+ * `Set`, wider BigInts and cycles are refused at run time, and are type
+ * errors here.
  */
-export type GossipValue = unknown;
+export type Value =
+  | string
+  | number
+  | boolean
+  | null
+  | bigint
+  | Date
+  | Uint8Array
+  | readonly (Value | undefined)[]
+  | { readonly [key: string]: Value | undefined };
+
+/** @deprecated Use {@link Value}. */
+export type GossipValue = Value;
+
+/**
+ * `T` if every value in it is one msgpack carries ({@link Value}), with
+ * `never` in place of each one that is not; interfaces are checked member by
+ * member, so `interface Role { kind: string }` is a valid state value.
+ */
+export type Carried<T> = T extends Value
+  ? T
+  : T extends ((...args: never[]) => unknown) | symbol | ReadonlyMap<unknown, unknown> | ReadonlySet<unknown> | undefined
+    ? never
+    : T extends readonly (infer U)[]
+      ? readonly Carried<U>[]
+      : T extends object
+        ? { [K in keyof T]: Carried<T[K]> }
+        : never;
+
+/**
+ * The keys and value types of a gossiper's state, the same for every peer:
+ * `new Gossiper<{ role: string; load: number }>(...)`. Any key with any
+ * {@link Value} when not given.
+ */
+export type StateOf<S> = { [K in keyof S]: Carried<S[K]> };
+
+/** Every state holds the heartbeat counter too, rewritten once a round. */
+type WithHeartbeat<S> = S & { readonly __heartbeat__: number };
+type Key<S> = keyof S & string;
+
+/** Arguments of an `update` event: one tuple per key, so `key` narrows `value`. */
+export type UpdateArgs<S> =
+  | { [K in Key<S>]: [peer: PeerName, key: K, value: S[K]] }[Key<S>]
+  | [peer: PeerName, key: '__heartbeat__', value: number];
+
+/** The events a Gossiper emits and their listeners' arguments. An `'error'` event is never emitted. */
+export interface GossiperEvents<S = Record<string, Value>> {
+  /**
+   * A peer's key changed, its `__heartbeat__` counter included (once a round, as node-gossip).
+   * Not emitted for this node's own writes. Inside the listener `peerValue(peer, key)` already
+   * returns `value`.
+   */
+  update: UpdateArgs<S>;
+  /** A peer deleted a key (or restarted without it). */
+  delete: [peer: PeerName, key: Key<S>];
+  /** A peer became known: the seeds at `start()`, then peers learnt through gossip. */
+  new_peer: [peer: PeerName];
+  /** A failed peer is back. */
+  peer_alive: [peer: PeerName];
+  /** The failure detector (or the peer's leave) says the peer is down. */
+  peer_failed: [peer: PeerName];
+  /** A peer failed for `deadPeerRemovalMs` was forgotten. */
+  peer_removed: [peer: PeerName];
+}
+
+/** A listener of `event`. */
+export type GossiperListener<E extends keyof GossiperEvents, S = Record<string, Value>> = (
+  ...args: GossiperEvents<S>[E]
+) => void;
 
 export interface GossiperOptions {
   /** TCP port to listen on; 0 lets the system choose. */
@@ -94,111 +165,214 @@ export interface GossiperOptions {
   maxConnections?: number;
 }
 
+/** One peer as this node's failure detector sees it (`stats().peers`). */
 export interface PeerStats {
+  /** The peer's name, `"ip:port"`. */
   name: PeerName;
+  /** `'left'` after the peer said it leaves; otherwise the failure detector's verdict. */
   status: 'alive' | 'failed' | 'left';
+  /** The failure detector's suspicion; the peer is reported failed above `phiThreshold`. */
   phi: number;
+  /** Time since its heartbeat last advanced, ms; absent until heard once (and for this node). */
   lastHeardMsAgo?: number;
+  /** Keys it holds, `__heartbeat__` included. */
   keys: number;
+  /** The highest version among its keys. */
   maxVersion: number;
+  /** Its incarnation: changes when the peer restarts. */
   generation: number;
 }
 
+/** What `stats()` returns: counters since the gossiper was made, and every peer. */
 export interface GossiperStats {
+  /** Gossip rounds run. */
   rounds: number;
   /**
    * How far this node's own rounds fell behind (an overloaded or suspended process), in ms, in all.
    * The failure detector does not count that time as the peers' silence.
    */
   stalledMs: number;
+  /** Exchanges with a peer begun by this node. */
   exchangesStarted: number;
   /** Of those, started at once because the last exchange with the peer had to leave updates out (`catchUpExchanges`). */
   catchUps: number;
+  /** Exchanges that ran to the end (begun by this node or by a peer). */
   exchangesCompleted: number;
+  /** Exchanges begun by this node that ended early (timeout, refusal, closed connection). */
   exchangesFailed: number;
+  /** Connections to a peer that could not be made. */
   connectFailures: number;
+  /** Connections from peers accepted. */
   connectionsAccepted: number;
+  /** Messages received. */
   messagesIn: number;
+  /** Messages sent. */
   messagesOut: number;
+  /** Bytes received. */
   bytesIn: number;
+  /** Bytes sent. */
   bytesOut: number;
+  /** Updates of a peer's key applied. */
   updatesApplied: number;
+  /** Updates older than what this node holds (already seen through another peer). */
   updatesStale: number;
+  /** Updates dropped by a state limit (key, value, keys or bytes per peer). */
   updatesRefused: number;
+  /** Updates about this node from others, ignored. */
   updatesAboutSelf: number;
+  /** Peer names that are not `host:port`, or beyond `maxPeers`. */
   peersRefused: number;
+  /** Deleted keys forgotten after `tombstoneTtlMs`. */
   tombstonesCollected: number;
+  /** Events emitted. */
   events: number;
   /** Connections closed early, by reason. */
   refused: Record<
     'malformed' | 'tooLarge' | 'tooDeep' | 'unexpected' | 'wrongCluster' | 'unauthenticated' | 'timeout' | 'connectionLimit' | 'closed',
     number
   >;
+  /** Peers held alive, this node included. */
   peersLive: number;
+  /** Peers failed or gone. */
   peersDead: number;
+  /** Every known peer, this node included. */
   peers: PeerStats[];
 }
 
-export interface StopOptions {
-  /** Tell peers we leave, so they report us failed at once. */
-  leave?: boolean;
+export interface StartOptions {
+  /**
+   * Aborts the start: if it fires before the node is listening, the node stops again and the
+   * promise rejects with an `AbortError` (`err.code === 'ABORT_ERR'`, `err.cause` the signal's
+   * reason). Once listening, the signal is ignored.
+   */
+  signal?: AbortSignal;
 }
 
-export declare class Gossiper extends EventEmitter {
-  /** node-gossip's form. */
+export interface StopOptions {
+  /** Tell peers we leave first, so they report us failed within a round or two. Default false. */
+  leave?: boolean;
+  /**
+   * Stops waiting: the promise rejects with an `AbortError` (`err.code === 'ABORT_ERR'`) while the
+   * node goes on stopping in the background. Already aborted: rejects at once and the node is not
+   * stopped.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A member of a gossip cluster: its own key/value state spreads to every peer, theirs to it,
+ * and a failure detector reports peers that die or come back.
+ *
+ * `S` types the state every peer holds, e.g. `Gossiper<{ role: string; load: number }>`;
+ * without it any key may hold any {@link Value}.
+ */
+export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> extends EventEmitter {
+  /**
+   * node-gossip's form: listen on `port` (0: the system picks one), contact `seeds`
+   * (`"host:port"`) first, bind `ipToBind` (default: the IPv4 address the host name resolves to).
+   * Throws a TypeError or RangeError with a `code` for invalid arguments.
+   */
   constructor(port: number, seeds?: string[], ipToBind?: string);
+  /** `new Gossiper({ port, seeds, address, ...options })`; see {@link GossiperOptions}. */
   constructor(options: GossiperOptions);
 
-  /** `"ip:port"`, set once started. */
-  peer_name: PeerName | undefined;
+  /** `"ip:port"`, this node's name among its peers; set once started. */
+  readonly peer_name: PeerName | undefined;
+  /** The port given (0 until started if the system picks one: see `peer_name`). */
   readonly port: number;
+  /** The seeds given, as `"host:port"`. */
   readonly seeds: string[];
+  /** The bind address given, or null for the host name's address. */
   readonly address: string | null;
+  /** Every option with its value in force (given, from the profile, or the default). */
   readonly options: Readonly<Required<Omit<GossiperOptions, 'port' | 'seeds' | 'address' | 'profile' | 'keys'>>> & {
     readonly keys: readonly Buffer[];
   };
 
-  /** Calls back once listening (with an Error if it cannot listen). */
+  /**
+   * Listens and starts gossiping; calls back once listening, with an Error if it cannot listen
+   * (a port in use: `err.code === 'EADDRINUSE'`), as node-gossip.
+   */
   start(callback: (err?: Error) => void): void;
-  /** Resolves once listening. */
-  start(): Promise<void>;
-  /** Stops gossip, closes the listener and connections. */
+  /**
+   * Listens and starts gossiping; resolves once listening, rejects if it cannot listen
+   * (`err.code === 'EADDRINUSE'`) or if `signal` aborts it first.
+   */
+  start(options?: StartOptions): Promise<void>;
+  /**
+   * Stops gossip, closes the listener and every connection; resolves when all is closed.
+   * `start()` may be called again. With `leave: true` peers are told first.
+   */
   stop(options?: StopOptions): Promise<void>;
-  /** `stop({ leave: true })`. */
+  /** Tells the cluster this node leaves, then stops: `stop({ leave: true })`. */
   leave(): Promise<void>;
+  /** `await using g = new Gossiper(...)`: leaves (`leave()`) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 
-  setLocalState(key: string, value: GossipValue): void;
-  getLocalState(key: string): GossipValue | undefined;
-  /** Removes a key everywhere; returns whether it was set. */
-  deleteLocalState(key: string): boolean;
-  peerValue(peer: PeerName, key: string): GossipValue | undefined;
-  peerKeys(peer: PeerName): string[];
-  /** Every known peer, this node included. */
+  /**
+   * Sets a key of this node; it spreads to every peer. Throws a TypeError for a value msgpack
+   * cannot carry and a RangeError beyond a limit; the state is then unchanged.
+   */
+  setLocalState<K extends Key<S>>(key: K, value: S[K]): void;
+  /** This node's value of `key`, or undefined. */
+  getLocalState<K extends Key<S>>(key: K): S[K] | undefined;
+  /** Removes a key of this node everywhere (a `delete` event on peers); returns whether it was set. */
+  deleteLocalState(key: Key<S>): boolean;
+  /** A peer's value of `key` (`'__heartbeat__'` included), or undefined. */
+  peerValue<K extends Key<WithHeartbeat<S>>>(peer: PeerName, key: K): WithHeartbeat<S>[K] | undefined;
+  /** A peer's keys, `'__heartbeat__'` included; `[]` for an unknown peer. */
+  peerKeys(peer: PeerName): Array<Key<WithHeartbeat<S>>>;
+  /** Every known peer's name, this node included, as node-gossip. */
   allPeers(): PeerName[];
+  /** The peers the failure detector holds alive, this node included. */
   livePeers(): PeerName[];
+  /** The peers reported failed or gone. */
   deadPeers(): PeerName[];
+  /** Counters and per-peer failure detector state, read from the native side. */
   stats(): GossiperStats;
-  /** Replaces the encryption keys (rotation): the first seals, all open. */
+  /**
+   * Replaces the encryption keys, running or not (key rotation: add the new key everywhere,
+   * make it first, then drop the old one). The first seals, all open.
+   */
   setKeys(keys: Array<Uint8Array | string>): void;
 
-  on(event: 'update', listener: (peer: PeerName, key: string, value: GossipValue) => void): this;
-  on(event: 'delete', listener: (peer: PeerName, key: string) => void): this;
-  on(event: 'new_peer' | 'peer_alive' | 'peer_failed' | 'peer_removed', listener: (peer: PeerName) => void): this;
-  once(event: 'update', listener: (peer: PeerName, key: string, value: GossipValue) => void): this;
-  once(event: 'delete', listener: (peer: PeerName, key: string) => void): this;
-  once(event: 'new_peer' | 'peer_alive' | 'peer_failed' | 'peer_removed', listener: (peer: PeerName) => void): this;
-  addListener(event: 'update', listener: (peer: PeerName, key: string, value: GossipValue) => void): this;
-  addListener(event: 'delete', listener: (peer: PeerName, key: string) => void): this;
-  addListener(event: 'new_peer' | 'peer_alive' | 'peer_failed' | 'peer_removed', listener: (peer: PeerName) => void): this;
-  off(event: 'update', listener: (peer: PeerName, key: string, value: GossipValue) => void): this;
-  off(event: 'delete', listener: (peer: PeerName, key: string) => void): this;
-  off(event: 'new_peer' | 'peer_alive' | 'peer_failed' | 'peer_removed', listener: (peer: PeerName) => void): this;
-  emit(event: 'update', peer: PeerName, key: string, value: GossipValue): boolean;
-  emit(event: 'delete', peer: PeerName, key: string): boolean;
-  emit(event: 'new_peer' | 'peer_alive' | 'peer_failed' | 'peer_removed', peer: PeerName): boolean;
+  /**
+   * Adds a listener of `event`: `'update'` (peer, key, value), `'delete'` (peer, key),
+   * `'new_peer'`, `'peer_alive'`, `'peer_failed'`, `'peer_removed'` (peer). See {@link GossiperEvents}.
+   */
+  on<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** `on()`, for the same event's listeners. */
+  addListener<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** `on()`, but the listener runs before those already added. */
+  prependListener<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** `on()` for the next `event` only. */
+  once<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** `once()`, but the listener runs before those already added. */
+  prependOnceListener<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** Removes a listener added with `on()` or `once()`. */
+  off<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** `off()`. */
+  removeListener<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
+  /** Removes every listener, or every listener of `event`. */
+  removeAllListeners(event?: keyof GossiperEvents<S>): this;
+  /** The listeners of `event`. */
+  listeners<E extends keyof GossiperEvents<S>>(event: E): Array<(...args: GossiperEvents<S>[E]) => void>;
+  /** The listeners of `event`, `once()` wrappers included. */
+  rawListeners<E extends keyof GossiperEvents<S>>(event: E): Array<(...args: GossiperEvents<S>[E]) => void>;
+  /** How many listeners `event` has. */
+  listenerCount(event: keyof GossiperEvents<S>): number;
+  /** Calls `event`'s listeners, as the gossiper itself does. */
+  emit<E extends keyof GossiperEvents<S>>(event: E, ...args: GossiperEvents<S>[E]): boolean;
 
+  /** The key every peer rewrites once a round: `'__heartbeat__'`. */
   static readonly HEARTBEAT_KEY: '__heartbeat__';
+  /** Every option: its kind, range, default and documentation. */
+  static readonly OPTIONS: typeof OPTIONS;
+  /** The option presets `'lan'` and `'local'`. */
+  static readonly PROFILES: typeof PROFILES;
 }
 
+/** Every option: its kind, range, default and documentation (`lib/options.js`). */
 export declare const OPTIONS: Record<string, { kind: string; default: unknown; doc: string }>;
+/** The option presets: `'lan'` (node-gossip's timing) and `'local'` (200 ms rounds). */
 export declare const PROFILES: Record<'lan' | 'local', Partial<GossiperOptions>>;

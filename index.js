@@ -1,7 +1,7 @@
 'use strict';
 // gossiper: node-gossip's API over a native core. This file is the public
 // class; the machinery sits under lib/ (options, the signal hub, the
-// read-side mirror, records and errors).
+// read-side mirror, records, errors, abort signals and waiters).
 const { EventEmitter } = require('events');
 const { NativeGossiper } = require('./native');
 const { normalize, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
@@ -9,6 +9,8 @@ const { nativeHub, register, hold } = require('./lib/hub');
 const { Mirror, HEARTBEAT } = require('./lib/mirror');
 const { RECORD } = require('./lib/records');
 const { typeError, rangeError, stateError, fromNative } = require('./lib/errors');
+const { abortError, checkOptions } = require('./lib/abort');
+const { Waiters } = require('./lib/waiters');
 
 function checkKey(key) {
   if (typeof key !== 'string') {
@@ -31,7 +33,7 @@ class Gossiper extends EventEmitter {
     this.peer_name = undefined;
     this._mirror = new Mirror(!options.observer);
     this._state = 'stopped';
-    this._waiting = []; // { kind: 'start' | 'stop', resolve, reject }
+    this._waiting = new Waiters();
     const native = {};
     for (const [k, v] of Object.entries(options)) if (v !== null) native[k] = v;
     try {
@@ -42,21 +44,24 @@ class Gossiper extends EventEmitter {
     register(this, this._native.nodeId);
   }
 
-  /** Starts listening and gossiping. Calls back (or resolves) once listening. */
-  start(callback) {
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw typeError(`callback must be a function, got ${typeof callback}`);
-    }
+  /**
+   * Starts listening and gossiping: `start(callback)` calls back once
+   * listening (node-gossip's form); `start({ signal })` returns a promise,
+   * and an abort before it is listening stops the node again.
+   */
+  start(arg) {
+    const callback = typeof arg === 'function' ? arg : undefined;
+    const { signal } = callback ? {} : checkOptions(arg, 'start(options)', ['signal']);
     const promise = new Promise((resolve, reject) => {
+      if (signal && signal.aborted) return reject(abortError(signal));
       if (this._state !== 'stopped') {
-        reject(stateError(`gossiper is already ${this._state}`, 'ERR_GOSSIPER_RUNNING'));
-        return;
+        return reject(stateError(`gossiper is already ${this._state}`, 'ERR_GOSSIPER_RUNNING'));
       }
       this._state = 'starting';
       if (this.address !== null && this.port !== 0 && !this.address.includes(':')) {
         this.peer_name = `${this.address}:${this.port}`;
       }
-      this._waiting.push({ kind: 'start', resolve, reject });
+      this._waiting.add('start', resolve, reject, signal, () => this.stop());
       hold(this, true);
       this._native.start(this.port, this.address, this.seeds);
     });
@@ -70,19 +75,18 @@ class Gossiper extends EventEmitter {
   /**
    * Stops gossip and closes the listener and every connection. With
    * `{ leave: true }` peers are told first, so they report us gone at once.
-   * Resolves when everything is closed.
+   * Resolves when everything is closed; an abort of `signal` stops the wait
+   * only (the node goes on stopping).
    */
   stop(opts) {
-    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
-      throw typeError(`stop(options) takes an object such as { leave: true }, got ${opts === null ? 'null' : typeof opts}`);
-    }
-    const leave = Boolean(opts && opts.leave);
+    const { leave, signal } = checkOptions(opts, 'stop(options)', ['leave', 'signal']);
+    if (signal && signal.aborted) return Promise.reject(abortError(signal));
     if (this._state === 'stopped') return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this._waiting.push({ kind: 'stop', resolve, reject });
+      this._waiting.add('stop', resolve, reject, signal);
       if (this._state !== 'stopping') {
         this._state = 'stopping';
-        this._native.stop(leave);
+        this._native.stop(Boolean(leave));
       }
     });
   }
@@ -149,37 +153,39 @@ class Gossiper extends EventEmitter {
     return this._native.stats();
   }
 
-  _settle(kind, err) {
-    const waiting = this._waiting.filter((w) => w.kind === kind);
-    this._waiting = this._waiting.filter((w) => w.kind !== kind);
-    for (const w of waiting) (err ? w.reject(err) : w.resolve());
-  }
-
   // Applies the signal record at nums[i] (see lib/hub.js).
   _apply(nums, strs, vals, i) {
     if (this._mirror.apply(nums, strs, vals, i, this)) return;
     switch (nums[i]) {
       case RECORD.Started:
         this.peer_name = strs[nums[i + 2]];
-        this._state = 'started';
-        this._settle('start');
+        if (this._state === 'starting') this._state = 'started'; // not if stopped meanwhile
+        this._waiting.settle('start');
         break;
       case RECORD.StartFailed: {
         const code = strs[nums[i + 3]];
         if (code !== 'ERR_GOSSIPER_RUNNING') hold(this, false);
-        this._state = 'stopped';
-        this._settle('start', stateError(strs[nums[i + 2]], code));
+        if (this._state === 'starting') this._state = 'stopped'; // else Stopped follows
+        this._waiting.settle('start', stateError(strs[nums[i + 2]], code));
         break;
       }
       case RECORD.Stopped:
         hold(this, false);
         this._state = 'stopped';
-        this._settle('stop');
+        this._waiting.settle('stop');
         break;
       default:
         throw new Error(`gossiper: unknown native signal ${nums[i]}`);
     }
   }
+}
+
+// `await using g = new Gossiper(...)` leaves at the end of the scope (where
+// the runtime has the symbol: Node >= 18.18 / 20.4).
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Gossiper.prototype[Symbol.asyncDispose] = function asyncDispose() {
+    return this.leave();
+  };
 }
 
 Gossiper.HEARTBEAT_KEY = HEARTBEAT;

@@ -112,6 +112,34 @@ describe('module and constructor', () => {
     assert.throws(() => new Gossiper({ port: NaN }), TypeError);
   });
 
+  test('a missing port and odd types get precise messages with a code', () => {
+    const precise = (call, message) => assert.throws(call, (e) => e instanceof TypeError
+      && e.code === 'ERR_GOSSIPER_INVALID_TYPE' && message.test(e.message) && !/undefined undefined/.test(e.message), String(call));
+    precise(() => new Gossiper(), /^new Gossiper\(\) needs a port: new Gossiper\(port, seeds, ipToBind\) or new Gossiper\(\{ port/);
+    precise(() => new Gossiper({ seeds: [] }), /^options\.port is required/);
+    precise(() => new Gossiper(10n), /got bigint 10n$/);
+    precise(() => new Gossiper(Symbol('p')), /got a symbol$/);
+    precise(() => new Gossiper(() => 9000), /got a function$/);
+    precise(() => new Gossiper({ port: 0, fanout: 2n }), /options\.fanout must be a number, got bigint 2n$/);
+  });
+
+  test('address: an IP literal or a host name, anything else a TypeError at construction', () => {
+    for (const address of ['127.0.0.1', '0.0.0.0', '::1', '[::1]', 'fe80::1%lo', 'localhost', 'localhost.', 'my_service',
+      'gossip-0.gossip.default.svc.cluster.local', 'not-an-ip']) {
+      assert.doesNotThrow(() => new Gossiper({ port: 0, address }), address);
+    }
+    assert.doesNotThrow(() => new Gossiper(0, [], 'db-1.internal'));
+    for (const address of ['not an ip', '999.1.1.1', '1.2.3', '10.0.0.1:9000', 'http://host', '-host', 'host-', 'a..b',
+      `${'a'.repeat(64)}.example`, 'host/8']) {
+      assert.throws(() => new Gossiper({ port: 0, address }), (e) => e instanceof TypeError && e.code === 'ERR_GOSSIPER_INVALID_VALUE'
+        && e.message === `options.address must be an IP address or a host name, got ${JSON.stringify(address)}`, address);
+    }
+    assert.throws(() => new Gossiper(0, [], '300.0.0.1'), { code: 'ERR_GOSSIPER_INVALID_VALUE', message: /^ipToBind must be/ });
+    // seeds' hosts follow the same rule
+    assert.throws(() => new Gossiper(0, ['999.0.0.1:9000']), { name: 'TypeError', code: 'ERR_GOSSIPER_INVALID_VALUE', message: /\bseeds\[0\]/ });
+    assert.doesNotThrow(() => new Gossiper(0, ['my_service:9000', '[::1]:9000']));
+  });
+
   test('bad seeds → TypeError naming seeds[i]', () => {
     assert.throws(() => new Gossiper(0, ['127.0.0.1:9000', 'nope']), { name: 'TypeError', message: /\bseeds\[1\]/ });
     assert.throws(() => new Gossiper({ port: 0, seeds: ['9000'] }), { name: 'TypeError', message: /options\.seeds\[0\]/ });

@@ -23,6 +23,17 @@ function register(gossiper, nodeId) {
   forget.register(gossiper, nodeId);
 }
 
+/**
+ * Every gossiper of this realm not yet collected (the metrics read them);
+ * held weakly here, so a reader never keeps one alive.
+ */
+function* each() {
+  for (const ref of gossipers.values()) {
+    const g = ref.deref();
+    if (g !== undefined) yield g;
+  }
+}
+
 /** Holds `gossiper` strongly while it runs (`on` true) or lets it go. */
 function hold(gossiper, on) {
   if (on) running.add(gossiper);
@@ -58,4 +69,4 @@ function dispatch(nums, strs, vals, from) {
   }
 }
 
-module.exports = { nativeHub, register, hold };
+module.exports = { nativeHub, register, hold, each };

@@ -1,4 +1,5 @@
 'use strict';
+const net = require('net');
 const { typeError, rangeError } = require('./errors');
 // Every option, its default and its range, in one table: the constructor
 // validates against it, the README documents it, index.d.ts types it.
@@ -73,9 +74,28 @@ const PROFILES = {
 };
 
 function typeName(v) {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  switch (typeof v) {
+    case 'object': return 'an object';
+    case 'function': return 'a function';
+    case 'symbol': return 'a symbol';
+    case 'bigint': return `bigint ${v}n`;
+    default: return `${typeof v} ${JSON.stringify(v)}`;
+  }
+}
+
+// A host name as resolvers take it: dot-separated labels of letters,
+// digits, '-' (not at either end) and '_' (container and service names use
+// it), at most 63 bytes each and 253 in all, the last not all digits (that
+// is an IPv4 address, and a malformed one if net.isIP refused it).
+const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
+
+/** Whether `host` is an IP literal (IPv6 bare or in brackets) or a valid host name. */
+function isHost(host) {
+  if (net.isIP(host.replace(/^\[(.*)\]$/, '$1'))) return true;
+  const labels = host.replace(/\.$/, '').split('.');
+  return host.length <= 254 && labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1]);
 }
 
 function checkPort(port, where) {
@@ -95,6 +115,9 @@ function checkSeeds(seeds, where) {
     if (typeof s !== 'string') throw typeError(`${where}[${i}] must be a "host:port" string, got ${typeName(s)}`);
     const m = HOST_PORT.exec(s);
     if (!m) throw typeError(`${where}[${i}] must be "host:port", got ${JSON.stringify(s)}`, 'ERR_GOSSIPER_INVALID_VALUE');
+    if (!isHost(m[1])) {
+      throw typeError(`${where}[${i}] must be "host:port" with an IP address or a host name, got ${JSON.stringify(s)}`, 'ERR_GOSSIPER_INVALID_VALUE');
+    }
     const port = Number(m[2]);
     if (port < 1 || port > 65535) throw rangeError(`${where}[${i}] has port ${port}, outside 1-65535`);
     return s;
@@ -105,6 +128,9 @@ function checkAddress(address, where) {
   if (address === undefined || address === null) return null;
   if (typeof address !== 'string' || address.length === 0) {
     throw typeError(`${where} must be an IP address or host name string, got ${typeName(address)}`);
+  }
+  if (!isHost(address)) {
+    throw typeError(`${where} must be an IP address or a host name, got ${JSON.stringify(address)}`, 'ERR_GOSSIPER_INVALID_VALUE');
   }
   return address;
 }
@@ -181,8 +207,13 @@ function normalize(first, seeds, ipToBind) {
       throw typeError('new Gossiper(options) takes a single options object');
     }
     given = first;
+  } else if (first === undefined) {
+    throw typeError('new Gossiper() needs a port: new Gossiper(port, seeds, ipToBind) or new Gossiper({ port, seeds, address, ...options }); port 0 lets the system choose');
   } else {
     given = { port: first, seeds, address: ipToBind };
+  }
+  if (given === first && given.port === undefined) {
+    throw typeError('options.port is required: an integer port number, 0 to let the system choose');
   }
   const known = new Set(['port', 'seeds', 'address', 'profile', ...Object.keys(OPTIONS)]);
   for (const key of Object.keys(given)) {
