@@ -120,7 +120,7 @@ test('watch --json prints one JSON object per line per event', { timeout: 60000 
   await extra.start();
   await seen((e) => e.event === 'new_peer' && e.peer === extra.peer_name, 'the new peer');
   await extra.leave();
-  await seen((e) => e.event === 'peer_failed' && e.peer === extra.peer_name, 'the leave');
+  await seen((e) => e.event === 'peer_left' && e.peer === extra.peer_name, 'the leave');
   assert.ok(events.every((e) => e.key !== '__heartbeat__'), 'no heartbeats');
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);

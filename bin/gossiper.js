@@ -251,6 +251,7 @@ async function watch(args) {
   g.on('new_peer', (peer) => note(`new peer ${peer}`, { event: 'new_peer', peer }));
   g.on('peer_failed', (peer) => note(colors.red(`${peer} failed`), { event: 'peer_failed', peer }));
   g.on('peer_alive', (peer) => note(colors.green(`${peer} alive again`), { event: 'peer_alive', peer }));
+  g.on('peer_left', (peer) => note(colors.yellow(`${peer} left`), { event: 'peer_left', peer }));
   g.on('peer_removed', (peer) => note(`${peer} removed`, { event: 'peer_removed', peer }));
   const since = Date.now();
   await g.start();
