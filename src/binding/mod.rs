@@ -3,6 +3,7 @@
 //! mirror of the cluster state; nothing of the protocol lives here.
 
 mod events;
+mod teardown;
 mod values;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::core::Config;
 use crate::runtime::{GossipNode, NetConfig, StartOptions};
 use crate::wire::seal::KEY_BYTES;
 use events::{Hub, JsBatch, NodeSink};
+use teardown::{Realm, WatchedSink};
 
 /// Options as validated by the JavaScript wrapper (see lib/options.js).
 #[napi(object)]
@@ -150,17 +152,24 @@ fn state_error(e: StateError) -> String {
 }
 
 /// The signal hub of one JavaScript realm: every gossiper created with it
-/// delivers its events through one function, `dispatch(batch)`.
+/// delivers its events through one function, `dispatch(batch)`, and is
+/// stopped when the realm's environment is torn down (see `teardown`).
 #[napi]
 pub struct NativeHub {
     hub: Arc<Hub>,
+    realm: Arc<Realm>,
 }
 
 #[napi]
 impl NativeHub {
     #[napi(constructor)]
-    pub fn new(dispatch: Function<'_, JsBatch, UnknownReturnValue>) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        dispatch: Function<'_, JsBatch, UnknownReturnValue>,
+    ) -> napi::Result<Self> {
         let hub = Arc::new(Hub::default());
+        let realm = Arc::new(Realm::default());
+        teardown::on_teardown(&env, realm.clone(), hub.clone())?;
         let for_calls = hub.clone();
         let tsfn = dispatch
             .build_threadsafe_function::<()>()
@@ -168,14 +177,15 @@ impl NativeHub {
             .weak::<true>()
             .build_callback(move |_ctx| Ok(for_calls.take()))?;
         hub.set_function(tsfn);
-        Ok(NativeHub { hub })
+        Ok(NativeHub { hub, realm })
     }
 }
 
 #[napi]
 pub struct NativeGossiper {
-    node: GossipNode,
+    node: Arc<GossipNode>,
     sink: Arc<NodeSink>,
+    realm: Arc<Realm>,
     max_value_depth: usize,
 }
 
@@ -190,10 +200,15 @@ impl NativeGossiper {
             .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
         let sink = hub.hub.sink();
         let max_value_depth = config.max_value_depth;
-        let node = GossipNode::new(config, net, sink.clone());
+        let watched = Arc::new(WatchedSink {
+            inner: sink.clone(),
+            realm: hub.realm.clone(),
+        });
+        let node = Arc::new(GossipNode::new(config, net, watched));
         Ok(NativeGossiper {
             node,
             sink,
+            realm: hub.realm.clone(),
             max_value_depth,
         })
     }
@@ -221,6 +236,7 @@ impl NativeGossiper {
             .weak::<false>()
             .build_callback(|_ctx| Ok(()))?;
         self.sink.set_keep_alive(k);
+        self.realm.started(self.sink.node, &self.node);
         self.node.start(StartOptions {
             port: port as u16,
             address,
@@ -324,7 +340,3 @@ impl NativeGossiper {
         })
     }
 }
-
-/// The same `Env` type is used by napi-derive's generated code.
-#[allow(dead_code)]
-fn _env_in_scope(_: Env) {}
