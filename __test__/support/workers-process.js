@@ -10,6 +10,9 @@
 //   workers-only  the main thread never loads the addon; once the workers see
 //                 each other alive they are all terminated at once, mid-gossip,
 //                 and the main thread falls off its end.
+//   one-after-another  the main thread never loads the addon; one worker at a
+//                 time starts a gossiper and is terminated, so each loads the
+//                 addon after the last environment that had it was torn down.
 //   with-main     the main thread runs a gossiper on the first port too; the
 //                 first worker is terminated, the second calls process.exit()
 //                 inside itself, the rest are terminated; the main gossiper
@@ -18,10 +21,14 @@
 //                 while everything still gossips.
 // stdout: JSON lines {ev:'formed'} {ev:'ended', portsFree:[bool...]}
 //   {ev:'failed', peers:[...]} {ev:'stopped'}.
+//
+// Ports are checked once the worker has ended; on Deno, whose terminate()
+// resolves before the worker's environment is torn down (the port is free
+// some 10 ms later), within a second of that.
 
 const path = require('path');
 const { Worker } = require('worker_threads');
-const { isFree } = require('./util');
+const { isFree, waitFor } = require('./util');
 
 const [mode, portsJson] = process.argv.slice(2);
 const ports = JSON.parse(portsJson);
@@ -44,6 +51,9 @@ function member(port) {
   return w;
 }
 
+const settle = process.versions.deno ? 1000 : 0;
+const freed = (port) => waitFor(() => isFree(port), settle, { interval: 5 }).catch(() => false);
+
 /** Resolves once `cond()` holds, checked after every message of `workers`. */
 function until(workers, cond) {
   return new Promise((resolve) => {
@@ -59,12 +69,21 @@ function until(workers, cond) {
 
 async function main() {
   let g = null;
-  if (mode !== 'workers-only') {
+  if (mode === 'with-main' || mode === 'exit') {
     const { Gossiper } = require(path.join(__dirname, '..', '..'));
     g = new Gossiper({ ...OPTIONS, address: '127.0.0.1', port: ports[0] });
     await g.start();
   }
   const workerPorts = g ? ports.slice(1) : ports;
+  if (mode === 'one-after-another') {
+    for (const port of workerPorts) {
+      const w = member(port);
+      await new Promise((resolve) => w.once('changed', resolve));
+      await w.terminate();
+    }
+    out({ ev: 'ended', portsFree: await Promise.all(workerPorts.map(freed)) });
+    return;
+  }
   const workers = workerPorts.map(member);
   await until(workers, () => workers.every((w) => names.every((n) => w.livePeers.includes(n))));
   out({ ev: 'formed' });
@@ -80,7 +99,7 @@ async function main() {
       ...workers.filter((w, i) => i !== 1).map((w) => w.terminate()),
     ]);
   }
-  out({ ev: 'ended', portsFree: await Promise.all(workerPorts.map((p) => isFree(p))) });
+  out({ ev: 'ended', portsFree: await Promise.all(workerPorts.map(freed)) });
   if (!g) return;
 
   const gone = names.slice(1);
