@@ -17,17 +17,19 @@
 // folder. Linux x64 with glibc only.
 //
 // What runs where (scripts/test.js's list of __test__ suites, less):
-//   Node lines   install.test.js: it tests npm's install flows and a cargo
+//   everywhere   install.test.js: it tests npm's install flows and a cargo
 //                source build (about a minute, cold) with whatever npm is on
-//                PATH, not the line under test (npm 11 refuses Node 18); every
-//                other suite loads the addon on that line anyway.
+//                PATH, not the runtime under test (npm 11 refuses Node 18);
+//                every other suite loads the addon there anyway. And
+//                package.test.js: publint and attw on the packed tarball,
+//                which is the same whatever runs them (attw wants Node 20+).
 //   Bun, Deno    first the smoke suite (support/smoke.mjs, run directly: the
 //                cluster forms, values flow, events fire, the process exits
-//                after stop()), then every suite one file at a time with
-//                `bun test` / `deno test -A`, less install.test.js and
-//                events.test.js, whose tests lean on Node itself: V8's gc()
-//                through node:vm (Bun runs JavaScriptCore) and a child started
-//                as `node -e` (Deno reads that command line its own way).
+//                after stop()), then the suites one file at a time with
+//                `bun test` / `deno test -A`, less events.test.js, whose
+//                tests lean on Node itself: V8's gc() through node:vm (Bun
+//                runs JavaScriptCore) and a child started as `node -e` (Deno
+//                reads that command line its own way).
 //                Deno also leaves out hostile.test.js: in its 500-connection
 //                flood more sockets were still open at 400 ms than the test
 //                allows (46, for at most 40) in 2 of 8 runs; Node and Bun
@@ -117,6 +119,9 @@ function run(bin, args, timeoutMs) {
   });
 }
 
+// Suites that check the package rather than the runtime (see the top).
+const NOT_HERE = ['install.test.js', 'package.test.js'];
+
 function suites(leaveOut) {
   return fs
     .readdirSync(path.join(root, '__test__'))
@@ -132,7 +137,7 @@ function tapCounts(out) {
 }
 
 async function nodeLine(bin) {
-  const files = suites(['install.test.js']);
+  const files = suites(NOT_HERE);
   const r = await run(bin, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files], LINE_TIMEOUT_MS);
   const c = tapCounts(r.out);
   if (!(c.pass > 0) || c.fail !== 0) r.ok = false;
@@ -145,7 +150,7 @@ async function otherRuntime(bin, runArgs, testArgs, leaveOut = []) {
   const last = smoke.out.trim().split('\n').pop() || '';
   if (!/^\{"ok":true/.test(last)) smoke.ok = false;
   const rows = [{ file: 'support/smoke.mjs', ...smoke }];
-  for (const file of suites(['install.test.js', 'events.test.js', ...leaveOut])) {
+  for (const file of suites([...NOT_HERE, 'events.test.js', ...leaveOut])) {
     rows.push({ file: path.basename(file), ...(await run(bin, [...testArgs, file], FILE_TIMEOUT_MS)) });
   }
   const failed = rows.filter((r) => !r.ok);
