@@ -6,7 +6,7 @@
 // only when the install script had to build one.
 const path = require('path');
 const fs = require('fs');
-const { TARGETS, platformTriple, binaryName, prebuiltPackage, version } = require('./lib/platform');
+const { platformTriple, binaryName, prebuiltPackage, hints } = require('./lib/platform');
 
 function load() {
   const triple = platformTriple();
@@ -14,15 +14,7 @@ function load() {
   if (fs.existsSync(local)) return require(local);
   const pkg = prebuiltPackage(triple, __dirname);
   if (pkg.dir) return require(path.join(pkg.dir, binaryName(triple)));
-  const fromSource =
-    'install a Rust toolchain (https://rustup.rs), then run "npm rebuild gossiper" in your app.';
-  throw new Error(
-    `gossiper: no native binary for ${triple}: no ${binaryName(triple)} in ${__dirname}` +
-      (TARGETS[triple]
-        ? `, and the prebuilt package ${pkg.name} is ${pkg.problem}.\n` +
-          `Install it with "npm install ${pkg.name}@${version}", or build from source: ${fromSource}`
-        : `, and no prebuilt package is published for ${triple}.\nBuild from source: ${fromSource}`)
-  );
+  throw new Error(`gossiper: no native binary for ${triple} (no ${binaryName(triple)} in ${__dirname}).\n${hints(triple, __dirname)}`);
 }
 
 module.exports = load();

@@ -9,14 +9,17 @@
 //   - as published: `npm install gossiper` from a registry on 127.0.0.1
 //     serving the eight packages, no Rust: npm must pick this platform's
 //     package through optionalDependencies and skip the other six;
-//   - refusal: the main tarball alone, no Rust: install and require say what
-//     to install;
+//   - refusal: the main tarball alone, no Rust: install and require say how
+//     to build from source and name no package that is not there; with a
+//     platform package of the wrong version, they name that one;
 //   - source: `npm install --offline main.tgz` with cargo: the install script
-//     builds the addon.
+//     builds the addon, and only the .node stays in node_modules.
 // `npm test` runs them (`npm run test:install` alone). Most of their time is
-// the source build: it uses a persistent cargo target folder,
-// target/install-test/ (GOSSIPER_INSTALL_TEST_TARGET moves it), so only the
-// first run on a machine compiles the crate's dependencies.
+// the source build (about a minute cold). By default it runs as a user's
+// does, with no CARGO_TARGET_DIR: the install script builds in a temporary
+// folder and removes it. GOSSIPER_INSTALL_TEST_TARGET=<dir> gives it a
+// persistent cargo target folder instead (CARGO_TARGET_DIR), so that only
+// the first run compiles the crate's dependencies.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('child_process');
@@ -34,7 +37,7 @@ const dist = path.join(tmp, 'dist');
 const tarball = (name) => path.join(dist, `${name}-${version}.tgz`);
 const mainTgz = tarball('gossiper');
 const platformTgz = tarball(packageName(triple));
-const cargoTarget = process.env.GOSSIPER_INSTALL_TEST_TARGET || path.join(root, 'target', 'install-test');
+const cargoTarget = process.env.GOSSIPER_INSTALL_TEST_TARGET ? path.resolve(process.env.GOSSIPER_INSTALL_TEST_TARGET) : null;
 
 // npm's own script, run with this node: nothing else needs to be on PATH.
 function findNpmCli() {
@@ -65,8 +68,8 @@ function userEnv({ rust }) {
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(npm_|NODE_TEST|NODE_OPTIONS$|CARGO|RUSTC|RUSTUP)/i.test(k)) env[k] = v;
   }
-  if (rust) env.CARGO_TARGET_DIR = cargoTarget;
-  else env.PATH = nodeOnlyBin;
+  if (!rust) env.PATH = nodeOnlyBin;
+  else if (cargoTarget) env.CARGO_TARGET_DIR = cargoTarget;
   return env;
 }
 
@@ -198,7 +201,7 @@ test('install from the packed tarballs', { skip: why || false }, async (t) => {
     t.diagnostic(`pack.js: ${r.seconds.toFixed(1)} s`);
     const mainFiles = tarList(mainTgz);
     assert.deepEqual(mainFiles.filter((f) => f.endsWith('.node')), [], 'the main tarball holds no binary');
-    for (const f of ['native.js', 'lib/platform.js', 'scripts/build-native.js', 'Cargo.toml', 'Cargo.lock', 'src/lib.rs']) {
+    for (const f of ['native.js', 'lib/platform.js', 'scripts/build-native.js', 'Cargo.toml', 'Cargo.lock', 'src/lib.rs', 'LICENSE', 'docs/install.md']) {
       assert.ok(mainFiles.includes(`package/${f}`), `the main tarball has ${f}`);
     }
     assert.deepEqual(tarList(platformTgz), ['package/README.md', `package/${binaryName(triple)}`, 'package/package.json']);
@@ -242,31 +245,59 @@ test('install from the packed tarballs', { skip: why || false }, async (t) => {
     }
   });
 
-  await t.test('no Rust and no platform package: install and require say exactly what to install', needsPack(), async () => {
+  await t.test('no Rust and no platform package: install and require say how to build, and name no package to install', needsPack(), async () => {
     const env = userEnv({ rust: false });
     const r = await npmInstall('bare-app', ['--offline', '--ignore-scripts', mainTgz], { rust: false });
     assert.equal(r.status, 0, `npm install --ignore-scripts failed:\n${r.output}`);
     const req = await run(process.execPath, ['-e', "require('gossiper')"], { cwd: r.app, env });
     assert.notEqual(req.status, 0);
-    const want = `npm install ${packageName(triple)}@${version}`;
-    assert.ok(req.output.includes(want), `require names "${want}":\n${req.output}`);
     const rebuild = await run(process.execPath, [npmCli, 'rebuild', 'gossiper', ...scriptShell, '--foreground-scripts'], {
       cwd: r.app,
       env,
     });
     assert.notEqual(rebuild.status, 0);
-    const withMain = `npm install gossiper@${version} ${packageName(triple)}@${version}`;
-    assert.ok(rebuild.output.includes(withMain), `the install script names "${withMain}":\n${rebuild.output}`);
+    for (const [what, out] of [['require', req.output], ['the install script', rebuild.output]]) {
+      assert.match(out, /no native binary for /, `${what}:\n${out}`);
+      assert.match(out, /Build the addon from source: install a Rust toolchain/, `${what}:\n${out}`);
+      assert.match(out, /release tarball or from git \(docs\/install\.md\)/, `${what}:\n${out}`);
+      // no platform package is on the registry: naming one would send people to a 404
+      assert.ok(!out.includes(packageName(triple)), `${what} names ${packageName(triple)}:\n${out}`);
+    }
+
+    // A platform package of another version installed by hand: now it is named, with what is wrong.
+    const stale = path.join(r.app, 'node_modules', packageName(triple));
+    fs.mkdirSync(stale);
+    assert.equal(spawnSync('tar', ['-xzf', platformTgz, '-C', stale, '--strip-components=1']).status, 0);
+    const manifestFile = path.join(stale, 'package.json');
+    fs.writeFileSync(manifestFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(manifestFile, 'utf8')), version: '0.9.0' }));
+    const staleReq = await run(process.execPath, ['-e', "require('gossiper')"], { cwd: r.app, env });
+    assert.notEqual(staleReq.status, 0);
+    assert.ok(
+      staleReq.output.includes(`The prebuilt package ${packageName(triple)} is installed but unusable (version 0.9.0 installed, ${version} needed)`),
+      `require names the stale package:\n${staleReq.output}`,
+    );
   });
 
-  await t.test('source: the main tarball alone builds with cargo and runs', needsPack(), async () => {
-    const cold = !fs.existsSync(path.join(cargoTarget, 'release'));
+  await t.test('source: the main tarball alone builds with cargo, runs, and leaves only the .node', needsPack(), async () => {
+    const cold = !cargoTarget || !fs.existsSync(path.join(cargoTarget, 'release'));
     const r = await npmInstall('source-app', ['--offline', mainTgz], { rust: true });
     assert.equal(r.status, 0, `npm install failed:\n${r.output}`);
-    t.diagnostic(`source npm install (${cold ? 'cold' : 'warm'} ${cargoTarget}): ${r.seconds.toFixed(1)} s`);
+    t.diagnostic(`source npm install (${cold ? 'cold' : 'warm'} ${cargoTarget || 'temporary target folder'}): ${r.seconds.toFixed(1)} s`);
     assert.match(r.output, /building the native addon/);
     // Offline, the optional dependencies can't be fetched: skipped, as a 404 would be.
     assert.deepEqual(installed(r.app), ['gossiper']);
+    const pkgDir = path.join(r.app, 'node_modules', 'gossiper');
+    assert.equal(fs.existsSync(path.join(pkgDir, 'target')), false, 'no cargo target/ left in the installed package');
+    if (!cargoTarget) {
+      const temp = /building the native addon \(.*\) in (.+), removed afterwards/.exec(r.output);
+      assert.ok(temp, `the install script says where it builds:\n${r.output}`);
+      assert.equal(fs.existsSync(temp[1]), false, `${temp[1]} was removed`);
+    }
+    const bytes = (dir) => fs.readdirSync(dir, { withFileTypes: true })
+      .reduce((n, e) => n + (e.isDirectory() ? bytes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+    const size = bytes(pkgDir);
+    t.diagnostic(`installed package: ${(size / 1e6).toFixed(1)} MB`);
+    assert.ok(size < 10e6, `the installed package holds ${(size / 1e6).toFixed(1)} MB`);
     await runCluster(r.app, userEnv({ rust: true }), path.join('node_modules', 'gossiper', binaryName(triple)));
   });
 });

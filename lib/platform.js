@@ -43,8 +43,8 @@ const { version } = require('../package.json');
 /**
  * The prebuilt package for `triple` as seen from `fromDir`:
  * { name, version, dir } if it is installed at our own version, else
- * { name, problem } saying why it can't be used. The binding between
- * index.js and the binary is internal, so only the exact version will do.
+ * { name, problem, installed } saying why it can't be used. The binding
+ * between index.js and the binary is internal, so only the exact version will do.
  */
 function prebuiltPackage(triple, fromDir) {
   const name = packageName(triple);
@@ -52,11 +52,30 @@ function prebuiltPackage(triple, fromDir) {
   try {
     manifest = require.resolve(`${name}/package.json`, { paths: [fromDir] });
   } catch {
-    return { name, problem: 'not installed' };
+    return { name, problem: 'not installed', installed: false };
   }
   const found = JSON.parse(fs.readFileSync(manifest, 'utf8')).version;
-  if (found !== version) return { name, problem: `version ${found} installed, ${version} needed` };
+  if (found !== version) return { name, problem: `version ${found} installed, ${version} needed`, installed: true };
   return { name, version: found, dir: path.dirname(manifest) };
 }
 
-module.exports = { TARGETS, platformTriple, binaryName, packageName, prebuiltPackage, version };
+/**
+ * What to do without a usable binary, for the loader's and the install
+ * script's errors. A prebuilt package is named only when one is installed
+ * but unusable: none is on the registry yet, and neither code path can ask
+ * the registry, so telling people to install one would send them to a 404
+ * (or to whatever a stranger publishes under that name).
+ */
+function hints(triple, fromDir) {
+  const pkg = prebuiltPackage(triple, fromDir);
+  return [
+    ...(pkg.installed
+      ? [`The prebuilt package ${pkg.name} is installed but unusable (${pkg.problem}): install the one of gossiper's version, or remove it.`]
+      : []),
+    'Build the addon from source: install a Rust toolchain (https://rustup.rs), then run "npm rebuild gossiper" in your app.',
+    `Note: "npm install gossiper" from the npm registry installs node-gossip 0.0.3, not this version (${version});` +
+      ' install this one from its release tarball or from git (docs/install.md).',
+  ].join('\n');
+}
+
+module.exports = { TARGETS, platformTriple, binaryName, packageName, prebuiltPackage, hints, version };

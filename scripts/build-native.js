@@ -12,10 +12,16 @@
 // --target cross-builds for one of lib/platform.js's TARGETS (the release
 // workflow uses it; implies --force) and names the file after that platform.
 // scripts/pack.js calls build() directly.
+//
+// Where cargo builds: $CARGO_TARGET_DIR when set; else target/ in a clone (a
+// folder with .git, for incremental rebuilds); else, in an installed package,
+// a temporary folder removed after the build, so that only the .node stays in
+// node_modules (cargo's target/ is well over 100 MB).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
-const { TARGETS, platformTriple, binaryName, packageName, prebuiltPackage, version } = require('../lib/platform');
+const { TARGETS, platformTriple, binaryName, prebuiltPackage, hints } = require('../lib/platform');
 
 const root = path.join(__dirname, '..');
 
@@ -38,32 +44,41 @@ function build({ rustTarget, dest } = {}) {
   const cargo = process.env.CARGO || 'cargo';
   const probe = spawnSync(cargo, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
-    fail(
-      `gossiper: no prebuilt binary for ${triple} and no Rust toolchain ("${cargo}") to build one.\n` +
-        (TARGETS[triple]
-          ? `Install the prebuilt package with gossiper: npm install gossiper@${version} ${packageName(triple)}@${version}\n` +
-            'or install a Rust toolchain (https://rustup.rs) and run npm install again.'
-          : 'Install a Rust toolchain (https://rustup.rs) and run npm install again.')
-    );
+    fail(`gossiper: no native binary for ${triple} and no Rust toolchain ("${cargo}") to build one.\n${hints(triple, root)}`);
   }
   const args = ['build', '--release'];
   if (fs.existsSync(path.join(root, 'Cargo.lock'))) args.push('--locked');
   if (rustTarget) args.push('--target', rustTarget);
-  console.log(`gossiper: building the native addon (${cargo} ${args.join(' ')})`);
-  const run = spawnSync(cargo, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (run.status !== 0) fail(`gossiper: ${cargo} ${args.join(' ')} failed (${run.error ? run.error.message : `exit ${run.status}`})`);
+  const target = targetDir();
+  console.log(
+    `gossiper: building the native addon (${cargo} ${args.join(' ')})` +
+      (target.temporary ? ` in ${target.dir}, removed afterwards` : '')
+  );
+  try {
+    const env = { ...process.env, CARGO_TARGET_DIR: target.dir };
+    const run = spawnSync(cargo, args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (run.status !== 0) fail(`gossiper: ${cargo} ${args.join(' ')} failed (${run.error ? run.error.message : `exit ${run.status}`})`);
 
-  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
-  const os = rustTarget ? TARGETS[triple].os : process.platform;
-  const libName = { darwin: 'libgossiper.dylib', win32: 'gossiper.dll' }[os] || 'libgossiper.so';
-  const built = path.join(targetDir, ...(rustTarget ? [rustTarget] : []), 'release', libName);
-  dest = dest || path.join(root, binaryName(triple));
-  // Copy to a temporary name then rename, so a process loading the old binary
-  // never sees a half-written file.
-  fs.copyFileSync(built, `${dest}.tmp`);
-  fs.renameSync(`${dest}.tmp`, dest);
+    const system = rustTarget ? TARGETS[triple].os : process.platform;
+    const libName = { darwin: 'libgossiper.dylib', win32: 'gossiper.dll' }[system] || 'libgossiper.so';
+    const built = path.join(target.dir, ...(rustTarget ? [rustTarget] : []), 'release', libName);
+    dest = dest || path.join(root, binaryName(triple));
+    // Copy to a temporary name then rename, so a process loading the old binary
+    // never sees a half-written file.
+    fs.copyFileSync(built, `${dest}.tmp`);
+    fs.renameSync(`${dest}.tmp`, dest);
+  } finally {
+    if (target.temporary) fs.rmSync(target.dir, { recursive: true, force: true });
+  }
   console.log(`gossiper: built ${dest} (${(fs.statSync(dest).size / 1024).toFixed(0)} KiB)`);
   return dest;
+}
+
+/** { dir, temporary }: where cargo builds (see the top of this file). */
+function targetDir() {
+  if (process.env.CARGO_TARGET_DIR) return { dir: path.resolve(process.env.CARGO_TARGET_DIR), temporary: false };
+  if (fs.existsSync(path.join(root, '.git'))) return { dir: path.join(root, 'target'), temporary: false };
+  return { dir: fs.mkdtempSync(path.join(os.tmpdir(), 'gossiper-build-')), temporary: true };
 }
 
 function main(argv) {
@@ -81,7 +96,7 @@ function main(argv) {
       console.log(`gossiper: using the prebuilt package ${pkg.name}@${pkg.version}`);
       return;
     }
-    if (TARGETS[triple]) console.log(`gossiper: no usable prebuilt package (${pkg.name} ${pkg.problem}); building from source`);
+    if (pkg.installed) console.log(`gossiper: the prebuilt package ${pkg.name} is there but unusable (${pkg.problem}); building from source`);
   }
   build({ rustTarget });
 }

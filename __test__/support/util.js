@@ -8,7 +8,7 @@
 // Ports: this machine's ephemeral range (32768-60999) is full of TIME_WAIT
 // sockets left by gossip exchanges, so every suite takes fixed ports from its
 // own range below 32768 (api 22000-22499, values 22500-22999,
-// cluster 23000-23499) through a PortRange, or port 0 when it does not care.
+// cluster 23000-23499, workers 26000-26499) through a PortRange, or port 0 when it does not care.
 
 const net = require('net');
 const { spawn } = require('child_process');

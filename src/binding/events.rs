@@ -51,6 +51,8 @@ struct Inner {
     /// process alive like a listening server does. Dropped on the JavaScript
     /// thread once that gossiper's `STOPPED` has been handed over.
     keep_alive: HashMap<u32, KeepAliveFn>,
+    /// The realm is gone (see `teardown`): signals are dropped.
+    closed: bool,
 }
 
 /// The signal queue of one JavaScript realm.
@@ -157,8 +159,25 @@ impl Hub {
         }
     }
 
+    /// The realm's environment is being torn down: its threadsafe functions
+    /// are released here, on its JavaScript thread, and nothing is queued
+    /// from now on (no one would ever take it).
+    pub fn close(&self) {
+        let (tsfn, keep_alive) = {
+            let mut inner = self.inner.lock();
+            inner.closed = true;
+            inner.queued.clear();
+            (inner.tsfn.take(), std::mem::take(&mut inner.keep_alive))
+        };
+        drop(tsfn);
+        drop(keep_alive);
+    }
+
     fn push(&self, node: u32, signals: Vec<Signal>) {
         let mut inner = self.inner.lock();
+        if inner.closed {
+            return;
+        }
         inner.queued.extend(signals.into_iter().map(|s| (node, s)));
         if !inner.scheduled {
             if let Some(tsfn) = inner.tsfn.clone() {
@@ -330,7 +349,7 @@ impl<'a> BatchWriter<'a> {
 }
 
 /// Whether a gossiper stops holding the process open after this signal.
-fn ends_keep_alive(signal: &Signal) -> bool {
+pub(super) fn ends_keep_alive(signal: &Signal) -> bool {
     match signal {
         Signal::Stopped => true,
         // not listening: nothing to keep the process alive for

@@ -4,6 +4,7 @@
 
 mod events;
 mod records;
+mod teardown;
 mod values;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::core::Config;
 use crate::runtime::{GossipNode, NetConfig, StartOptions};
 use crate::wire::seal::KEY_BYTES;
 use events::{Hub, JsBatch, NodeSink};
+use teardown::{Realm, WatchedSink};
 
 /// Options as validated by the JavaScript wrapper (see lib/options.js).
 #[napi(object)]
@@ -184,10 +186,12 @@ impl From<values::EncodeError> for NativeError {
 }
 
 /// The signal hub of one JavaScript realm: every gossiper created with it
-/// delivers its events through one function, `dispatch(batch)`.
+/// delivers its events through one function, `dispatch(batch)`, and is
+/// stopped when the realm's environment is torn down (see `teardown`).
 #[napi]
 pub struct NativeHub {
     hub: Arc<Hub>,
+    realm: Arc<Realm>,
     /// The dispatch function again, for the strong threadsafe function that
     /// keeps the process alive while a gossiper runs.
     dispatch: FunctionRef<JsBatch, UnknownReturnValue>,
@@ -196,8 +200,13 @@ pub struct NativeHub {
 #[napi]
 impl NativeHub {
     #[napi(constructor)]
-    pub fn new(dispatch: Function<'_, JsBatch, UnknownReturnValue>) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        dispatch: Function<'_, JsBatch, UnknownReturnValue>,
+    ) -> napi::Result<Self> {
         let hub = Arc::new(Hub::default());
+        let realm = Arc::new(Realm::default());
+        teardown::on_teardown(&env, realm.clone(), hub.clone())?;
         let for_calls = hub.clone();
         let tsfn = dispatch
             .build_threadsafe_function::<()>()
@@ -207,6 +216,7 @@ impl NativeHub {
         hub.set_function(tsfn);
         Ok(NativeHub {
             hub,
+            realm,
             dispatch: dispatch.create_ref()?,
         })
     }
@@ -214,8 +224,9 @@ impl NativeHub {
 
 #[napi]
 pub struct NativeGossiper {
-    node: GossipNode,
+    node: Arc<GossipNode>,
     sink: Arc<NodeSink>,
+    realm: Arc<Realm>,
     max_value_depth: usize,
     /// The realm's hub, whose dispatch function holds the process open.
     hub: Reference<NativeHub>,
@@ -232,10 +243,15 @@ impl NativeGossiper {
             .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
         let sink = hub.hub.sink();
         let max_value_depth = config.max_value_depth;
-        let node = GossipNode::new(config, net, sink.clone());
+        let watched = Arc::new(WatchedSink {
+            inner: sink.clone(),
+            realm: hub.realm.clone(),
+        });
+        let node = Arc::new(GossipNode::new(config, net, watched));
         Ok(NativeGossiper {
             node,
             sink,
+            realm: hub.realm.clone(),
             max_value_depth,
             hub,
         })
@@ -271,6 +287,7 @@ impl NativeGossiper {
                 move |_ctx| Ok(hub.take())
             })?;
         self.sink.set_keep_alive(k);
+        self.realm.started(self.sink.node, &self.node);
         self.node.start(StartOptions {
             port: port as u16,
             address,
