@@ -161,7 +161,7 @@ export interface GossiperOptions {
   readTimeoutMs?: number;
   /** Time allowed to connect to a peer, ms. Default 2000. */
   connectTimeoutMs?: number;
-  /** Most incoming connections served at once. Default 256. */
+  /** Most incoming connections served at once; at the cap a new one evicts the one idle longest. Default 256. */
   maxConnections?: number;
 }
 

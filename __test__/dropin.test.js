@@ -207,3 +207,49 @@ test('a SIGKILLed member started again with the same keys: no peer deletes them'
     assert.ok(alive >= 0 && alive < firstUpdate, `peer_alive before the new life's updates: ${JSON.stringify(since.map((l) => l.ev))}`);
   }
 });
+
+test('500 idle connections held open do not lock a real peer out', { timeout: 60000 }, async (t) => {
+  const { RawConn } = require('./support/raw-peer');
+  const port = await ports.take();
+  const g = new Gossiper({ port, address: '127.0.0.1' }); // maxConnections 256, readTimeoutMs 5000
+  await g.start();
+  t.after(() => stopAll(g));
+  const open = new Set();
+  let opened = 0;
+  // from other loopback addresses, so the flood does not eat the ephemeral ports of the real exchange
+  const connectOne = () => new Promise((resolve) => {
+    const s = net.createConnection({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (opened++ % 8)}` });
+    s.on('error', () => {});
+    s.on('connect', () => { open.add(s); resolve(); });
+    s.on('close', () => { open.delete(s); resolve(); });
+  });
+  const fill = () => Promise.all(Array.from({ length: Math.max(0, 500 - open.size) }, connectOne));
+  let flooding = true;
+  const keepUp = (async () => {
+    while (flooding) {
+      await fill();
+      await sleep(100);
+    }
+  })();
+  t.after(async () => {
+    flooding = false;
+    await keepUp;
+    for (const s of open) s.destroy();
+  });
+  await fill();
+  await sleep(300); // the flood is in place, well within the read timeout
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = Date.now();
+    const c = await RawConn.connect(port);
+    c.send({ type: 0, digest: { [`127.0.0.1:${29990 + i}`]: 0 } });
+    const { msg } = await c.next(1000);
+    assert.equal(msg.type, 1, 'a FIRST_RESPONSE');
+    c.send({ type: 2, updates: [] });
+    await c.closed(1000);
+    times.push(Date.now() - t0);
+  }
+  assert.ok(Math.max(...times) < 1000, `answered in ${times.join(', ')} ms`);
+  assert.ok(g.stats().refused.connectionLimit >= 244, 'idle connections were evicted and counted');
+  t.diagnostic(`exchanges answered in ${times.join(', ')} ms with ${open.size} idle connections open`);
+});

@@ -64,7 +64,7 @@ const OPTIONS = {
   connectTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 2000,
     doc: 'Time allowed to connect to a peer.' },
   maxConnections: { kind: 'integer', min: 1, max: 1000000, default: 256,
-    doc: 'Most incoming connections served at once; more are closed at once.' },
+    doc: 'Most incoming connections served at once; at the cap a new one evicts the one that has waited longest without completing a message.' },
 };
 
 // Profiles set defaults for several options at once; explicit options win.

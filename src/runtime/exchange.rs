@@ -10,6 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
+use super::admission::Progress;
 use super::debug_log;
 use super::transport::Transport;
 use super::Shared;
@@ -119,12 +120,19 @@ async fn exchange_once(shared: &Arc<Shared>, target: &str, request: Vec<u8>) -> 
     }
 }
 
-/// Answers one exchange on a connection accepted from `from`.
-pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream, from: SocketAddr) {
+/// Answers one exchange on a connection accepted from `from`, telling
+/// `progress` of every whole message that arrives.
+pub(super) async fn respond(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    from: SocketAddr,
+    progress: &Progress,
+) {
     let mut t = Transport::new(stream, shared.limits, shared.sealing());
     let mut counts = (0, 0);
     let outcome = async {
         let msg = t.read_message().await?;
+        progress.message_done();
         counts.0 += 1;
         let reply = match wire::decode(&msg) {
             Ok(Incoming::Request(req)) => {
@@ -136,6 +144,7 @@ pub(super) async fn respond(shared: &Arc<Shared>, stream: TcpStream, from: Socke
         t.write_message(&reply).await?;
         counts.1 += 1;
         let msg = t.read_message().await?;
+        progress.message_done();
         counts.0 += 1;
         match wire::decode(&msg) {
             Ok(Incoming::SecondResponse(resp)) => {

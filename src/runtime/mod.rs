@@ -4,6 +4,7 @@
 //! process. The core is behind a mutex held only while it computes; events
 //! leave through the `Sink` in the order the core produced them.
 
+mod admission;
 mod debug_log;
 mod eager;
 mod exchange;
@@ -17,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::core::catch_up::CatchUpChain;
@@ -342,7 +342,7 @@ async fn listen(opts: &StartOptions) -> Result<TcpListener, (String, String)> {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let permits = Arc::new(Semaphore::new(shared.net.max_connections.max(1)));
+    let admission = admission::Admission::new(shared.net.max_connections);
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -354,24 +354,25 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let (ticket, evicted) = admission::Admission::admit(&admission);
+        if evicted {
             shared.count(Refusal::ConnectionLimit);
             if debug_log::enabled() {
                 let name = shared.core.lock().name().clone();
                 debug_log::log(
                     &name,
-                    format_args!("too many connections: closed one at once"),
+                    format_args!("too many connections: closed the one idle longest"),
                 );
             }
-            drop(stream);
-            continue;
-        };
+        }
         shared.core.lock().stats.connections_accepted += 1;
-        let shared = shared.clone();
-        conns.spawn(async move {
-            exchange::respond(&shared, stream, from).await;
-            drop(permit);
+        let task_shared = shared.clone();
+        let id = ticket.id();
+        let handle = conns.spawn(async move {
+            exchange::respond(&task_shared, stream, from, &ticket.progress).await;
+            drop(ticket);
         });
+        admission::Admission::serving(&admission, id, handle);
     }
 }
 
