@@ -15,8 +15,12 @@ use std::sync::{Arc, LazyLock};
 
 use rustc_hash::FxBuildHasher;
 
-use super::node::{HEARTBEAT_KEY, LEFT_KEY};
 use super::time::Millis;
+
+/// The heartbeat key, an ordinary key whose value counts rounds (as node-gossip).
+pub const HEARTBEAT_KEY: &str = "__heartbeat__";
+/// Set by a peer that leaves the cluster on purpose; never shown as a key.
+pub const LEFT_KEY: &str = "__left__";
 
 /// A msgpack-encoded value, shared between the state and pending events.
 pub type Value = Arc<[u8]>;

@@ -1,0 +1,117 @@
+//! Liveness and clean-up: the failure detector's verdicts, dead peers
+//! removed after a while, tombstones collected.
+
+use super::*;
+
+impl Node {
+    /// Time between liveness checks: a round's tick checks, and the runtime
+    /// (`runtime::liveness`) checks this often in between, so that a peer is
+    /// reported within a fraction of a round of its detector's verdict.
+    pub fn liveness_check_interval(&self) -> Millis {
+        (self.config.gossip_interval_ms / LIVENESS_CHECKS_PER_ROUND).max(1)
+    }
+
+    /// Reports peers whose detector's verdict changed (`Failed`, `Alive`),
+    /// and restarted peers' old keys whose grace is over (`Delete`).
+    pub fn check_liveness(&mut self, now: Millis) {
+        if !self.started {
+            return;
+        }
+        self.flush_pending_deletes(now);
+        // After a stall of our own (suspended process, overloaded machine) the
+        // silence is ours, not the peers': judge them again a round later.
+        let stalled = self
+            .last_check
+            .is_some_and(|last| now.saturating_sub(last) > 3 * self.config.gossip_interval_ms);
+        self.last_check = Some(now);
+        if stalled {
+            self.judge_from = now + self.config.gossip_interval_ms;
+        }
+        if now < self.judge_from {
+            return;
+        }
+        let cfg = &self.config.detector;
+        let removal = self.config.dead_peer_removal_ms.is_some();
+        let w = self.ring_len;
+        let mut changes = Vec::new();
+        for ((i, slot), ring) in self
+            .peers
+            .iter_mut()
+            .enumerate()
+            .zip(self.rings.chunks_exact(w))
+        {
+            let Some(p) = slot else { continue };
+            if i as PeerId == self.me || p.left {
+                continue;
+            }
+            let suspected = p.detector.suspected(now, cfg, ring);
+            if p.alive && suspected {
+                p.alive = false;
+                if removal {
+                    self.failed_at.insert(i as PeerId, now);
+                }
+                changes.push(Event::Failed { peer: i as PeerId });
+            } else if !p.alive && !suspected {
+                p.alive = true;
+                self.failed_at.remove(&(i as PeerId));
+                changes.push(Event::Alive { peer: i as PeerId });
+            }
+        }
+        for e in changes {
+            self.emit(e);
+        }
+    }
+
+    pub(super) fn remove_long_dead(&mut self, now: Millis) {
+        let keep_removed = self
+            .config
+            .tombstone_ttl_ms
+            .max(self.config.dead_peer_removal_ms.unwrap_or(0));
+        self.removed
+            .retain(|_, (_, at)| now.saturating_sub(*at) < keep_removed);
+        let Some(after) = self.config.dead_peer_removal_ms else {
+            return;
+        };
+        let mut expired: Vec<PeerId> = self
+            .failed_at
+            .iter()
+            .filter(|&(&id, &t)| id != self.me && now.saturating_sub(t) >= after)
+            .map(|(&id, _)| id)
+            .collect();
+        expired.sort_unstable();
+        for id in expired {
+            self.failed_at.remove(&id);
+            self.pending_deletes.remove(&id);
+            if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
+                self.index_remove(&name);
+            }
+            self.digest_info[id as usize] = 0;
+            if let Some(p) = self.peers[id as usize].take() {
+                self.remote_bytes -= p.state.bytes();
+                self.removed
+                    .insert(p.name.clone(), (p.state.max_version, now));
+                self.free.push(id);
+                self.emit(Event::Removed { peer: id });
+            }
+        }
+    }
+
+    pub(super) fn collect_tombstones(&mut self, now: Millis) {
+        let cutoff = now.saturating_sub(self.config.tombstone_ttl_ms);
+        if cutoff == 0 {
+            return;
+        }
+        let mut collected = 0;
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            if p.state.tombstones() > 0 {
+                let before = p.state.bytes();
+                collected += p.state.collect_tombstones(cutoff) as u64;
+                if i as PeerId != self.me {
+                    self.remote_bytes -= before - p.state.bytes();
+                }
+            }
+        }
+        self.stats.tombstones_collected += collected;
+    }
+}

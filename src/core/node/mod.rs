@@ -1,0 +1,300 @@
+//! The sans-IO gossip node: node-gossip's Scuttlebutt exchange and phi
+//! accrual failure detection, with gossiper's fixes and extensions.
+//!
+//! The runtime (or the simulator) drives it with explicit time:
+//! - `tick(now)` once per round: heartbeat, liveness, clean-up; it returns
+//!   the peers to start an exchange with, each opened by `request()`.
+//! - an exchange is three messages: REQUEST (digest) → FIRST_RESPONSE
+//!   (deltas + requests) → SECOND_RESPONSE (requested deltas); the
+//!   `handle_*` methods consume one and produce the next, as bytes.
+//! - `take_events()` drains what the application should hear.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::config::Config;
+use super::event::{Event, PeerId};
+use super::failure_detector::{ring_len, FailureDetector, Sample};
+use super::name_index::{name_hash, same_name, NameIndex};
+use super::peer_name;
+use super::peer_state::{heartbeat_key, PeerState, Value};
+use super::stats::{Refusal, Stats};
+use super::time::Millis;
+use crate::wire::message::{self, delta_size, digest_item_size, envelope_size, version_entry_size};
+use crate::wire::write::str_size;
+use crate::wire::{Delta, DigestItem, Ext, Request, Response};
+
+mod apply;
+mod digest;
+mod incarnation;
+mod liveness;
+mod local;
+/// The heartbeat key, an ordinary key whose value counts rounds (as node-gossip).
+mod peers;
+mod reconcile;
+mod schedule;
+mod targets;
+
+pub use super::peer_state::{HEARTBEAT_KEY, LEFT_KEY};
+use digest::*;
+use incarnation::*;
+pub use local::StateError;
+use peers::*;
+pub use peers::{Names, Peer};
+pub use reconcile::SecondResponse;
+use reconcile::*;
+
+/// A peer's view for `stats()`.
+#[derive(Clone, Debug)]
+pub struct PeerReport {
+    pub name: Arc<str>,
+    pub alive: bool,
+    pub left: bool,
+    pub phi: f64,
+    pub last_heard_ms_ago: Option<Millis>,
+    pub keys: usize,
+    pub max_version: u64,
+    pub generation: u64,
+}
+
+pub struct Node {
+    config: Config,
+    peers: Vec<Option<Peer>>,
+    /// The detectors' samples: `ring_len` slots per peer slot.
+    rings: Vec<Sample>,
+    /// Per slot, its name's partition and digest entry size (`digest_info`);
+    /// 0 for ourselves and empty slots. Read to plan a split digest, and to
+    /// find the peers of a partition, without touching the peers.
+    digest_info: Vec<u32>,
+    /// The slice the next split digest starts at.
+    digest_slice: usize,
+    ring_len: usize,
+    free: Vec<PeerId>,
+    /// Slots by name (hashed with `name_hash`; the names are the peers').
+    index: NameIndex,
+    /// When each failed peer was reported failed, kept only when failed peers
+    /// are removed after a while (`dead_peer_removal_ms`).
+    failed_at: FxHashMap<PeerId, Millis>,
+    /// Where new peers' names come from when shared with other nodes.
+    names: Option<Names>,
+    /// Recent heartbeat values, shared by every peer that holds one of them.
+    heartbeat_values: [Option<Value>; HEARTBEAT_VALUES],
+    me: PeerId,
+    /// Names forgotten after a long failure, with the version they had then,
+    /// so stale gossip about them does not bring them back.
+    removed: FxHashMap<Arc<str>, (u64, Millis)>,
+    rng: fastrand::Rng,
+    events: Vec<Event>,
+    heartbeat: u64,
+    /// The last liveness check, to notice a stall of our own.
+    last_check: Option<Millis>,
+    /// No peer is judged before this moment (one round after our own stall).
+    judge_from: Millis,
+    digest_cursor: usize,
+    missing_cursor: usize,
+    started: bool,
+    /// Bytes of keys and values held for remote peers, all together
+    /// (bounded by `max_state_bytes`).
+    remote_bytes: usize,
+    /// Keys of restarted peers' previous lives, reported deleted at `due`
+    /// unless the new life sets them again first (`restart_grace_ms`).
+    pending_deletes: FxHashMap<PeerId, PendingDeletes>,
+    /// Failed peers whose state advanced in the message being applied.
+    revived: Vec<PeerId>,
+    pub stats: Stats,
+}
+
+/// Liveness checks per gossip round (see `Node::liveness_check_interval`).
+pub const LIVENESS_CHECKS_PER_ROUND: Millis = 4;
+
+impl Node {
+    /// A node whose first write will carry version `generation` (seed it from
+    /// `time::wall_clock_version()` so versions grow across restarts).
+    pub fn new(config: Config, generation: u64, rng_seed: u64) -> Self {
+        let mut me = Peer::new(Arc::from(""), 0);
+        me.state.generation = generation.max(1);
+        me.state.max_version = generation.max(1) - 1;
+        let ring_len = ring_len(&config.detector);
+        Node {
+            config,
+            peers: vec![Some(me)],
+            rings: vec![0; ring_len],
+            ring_len,
+            digest_info: vec![0],
+            digest_slice: 0,
+            free: Vec::new(),
+            index: NameIndex::default(),
+            failed_at: FxHashMap::default(),
+            names: None,
+            heartbeat_values: std::array::from_fn(|_| None),
+            me: 0,
+            removed: FxHashMap::default(),
+            rng: fastrand::Rng::with_seed(rng_seed),
+            events: Vec::new(),
+            heartbeat: 0,
+            last_check: None,
+            judge_from: 0,
+            digest_cursor: 0,
+            missing_cursor: 0,
+            started: false,
+            remote_bytes: 0,
+            pending_deletes: FxHashMap::default(),
+            revived: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Takes the names of new peers from `names`, shared with other nodes.
+    pub fn share_names(&mut self, names: &Names) {
+        self.names = Some(names.clone());
+    }
+
+    /// Makes room for `peers` peers in all, at once (a simulator that knows
+    /// how many there will be spares the tables' doubling).
+    pub fn reserve_peers(&mut self, peers: usize) {
+        let more = peers.saturating_sub(self.peers.len());
+        self.peers.reserve_exact(more);
+        self.digest_info.reserve_exact(more);
+        self.rings.reserve_exact(more * self.ring_len);
+        let index_more = peers.saturating_sub(self.index.len());
+        let slots = &self.peers;
+        self.index.reserve(index_more, |id| slot_name(slots, id));
+    }
+
+    /// The detector's samples of slot `id`.
+    pub fn ring(&self, id: PeerId) -> &[Sample] {
+        let at = id as usize * self.ring_len;
+        &self.rings[at..at + self.ring_len]
+    }
+
+    /// Suspicion level of peer `id` at `now` (0 for ourselves or no peer).
+    pub fn phi(&self, id: PeerId, now: Millis) -> f64 {
+        match self.peer(id) {
+            Some(p) if id != self.me => p.detector.phi(now, &self.config.detector, self.ring(id)),
+            _ => 0.0,
+        }
+    }
+
+    /// Mean inter-arrival time the detector of peer `id` assumes.
+    pub fn detector_mean(&self, id: PeerId) -> Option<f64> {
+        let p = self.peer(id)?;
+        Some(p.detector.mean(&self.config.detector, self.ring(id)))
+    }
+
+    pub fn name(&self) -> &Arc<str> {
+        &self.me().name
+    }
+
+    pub fn me_id(&self) -> PeerId {
+        self.me
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.me().state.generation
+    }
+
+    pub fn local_state(&self) -> &PeerState {
+        &self.me().state
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.stats.events += 1;
+        self.events.push(e);
+    }
+
+    /// Names the node (known once it listens) and registers the seeds.
+    /// Called again after a stop, the state is kept.
+    pub fn start(&mut self, name: &str, seeds: &[String], now: Millis) {
+        if &*self.me().name != name {
+            if let Some(other) = self.index_remove(name) {
+                // someone gossiped about our address before we took it
+                if let Some(p) = self.peers[other as usize].take() {
+                    self.remote_bytes -= p.state.bytes();
+                }
+                self.pending_deletes.remove(&other);
+                self.digest_info[other as usize] = 0;
+                self.failed_at.remove(&other);
+                self.free.push(other);
+            }
+            let old = self.me().name.clone();
+            self.index_remove(&old);
+            self.me_mut().name = self.new_name(name);
+            if !name.is_empty() {
+                self.index_insert(self.me);
+            }
+        }
+        if self.me().state.value(LEFT_KEY).is_some() {
+            // back after a leave: a new incarnation without the leave marker,
+            // so peers drop the marker with the old generation
+            let version = self.me().state.max_version + 1;
+            self.me_mut().state.put(LEFT_KEY, None, version, now);
+            let floor = self.me().state.max_version;
+            self.rebirth(floor);
+        }
+        self.started = true;
+        let me_name = self.me().name.clone();
+        self.emit(Event::NewPeer {
+            peer: self.me,
+            name: me_name,
+            me: true,
+        });
+        for seed in seeds {
+            if seed.as_str() == &*self.me().name {
+                continue;
+            }
+            if let Some(id) = self
+                .lookup(seed)
+                .or_else(|| self.register(seed, u64::MAX, now))
+            {
+                if let Some(p) = self.peer_mut(id) {
+                    p.seed = true;
+                }
+            }
+        }
+        // Back after a stop: while stopped we heard nothing, and that silence
+        // is ours. Live peers are judged from now on, as if just heard from;
+        // one that died meanwhile is reported after the usual detection time.
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            if i as PeerId != self.me && p.alive && !p.left && p.detector.last_arrival().is_some() {
+                p.detector.restart_at(Some(now));
+            }
+        }
+        self.last_check = Some(now);
+        self.beat();
+    }
+
+    pub fn stop(&mut self) {
+        self.started = false;
+        self.last_check = None;
+    }
+
+    pub fn report(&self, now: Millis) -> Vec<PeerReport> {
+        self.peers()
+            .map(|(id, p)| PeerReport {
+                name: p.name.clone(),
+                alive: id == self.me || p.alive,
+                left: p.left,
+                phi: self.phi(id, now),
+                last_heard_ms_ago: p.last_heard().map(|t| now.saturating_sub(t)),
+                keys: p.state.live_keys(),
+                max_version: p.state.max_version,
+                generation: p.state.generation,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "../node_tests.rs"]
+mod tests;
