@@ -70,10 +70,15 @@ export interface GossiperEvents<S = Record<string, Value>> {
   delete: [peer: PeerName, key: Key<S>];
   /** A peer became known: the seeds at `start()`, then peers learnt through gossip. */
   new_peer: [peer: PeerName];
-  /** A failed peer is back. */
+  /**
+   * A failed (or departed) peer is back. It comes before the updates of a restarted peer's new
+   * life, so inside the listener the peer is alive and its new values follow.
+   */
   peer_alive: [peer: PeerName];
-  /** The failure detector (or the peer's leave) says the peer is down. */
+  /** The failure detector says the peer is down: it crashed, stopped without leaving, or cannot be reached. */
   peer_failed: [peer: PeerName];
+  /** The peer announced that it leaves (`leave()` or `stop({ leave: true })`): a planned departure, reported instead of `peer_failed`. */
+  peer_left: [peer: PeerName];
   /** A peer failed for `deadPeerRemovalMs` was forgotten. */
   peer_removed: [peer: PeerName];
 }
@@ -196,10 +201,12 @@ export interface GossiperStats {
   exchangesStarted: number;
   /** Of those, started at once because the last exchange with the peer had to leave updates out (`catchUpExchanges`). */
   catchUps: number;
-  /** Exchanges that ran to the end (begun by this node or by a peer). */
+  /** Exchanges begun by this node that ran to the end (at most exchangesStarted). */
   exchangesCompleted: number;
   /** Exchanges begun by this node that ended early (timeout, refusal, closed connection). */
   exchangesFailed: number;
+  /** Exchanges other peers started with this node that completed. */
+  exchangesServed: number;
   /** Connections to a peer that could not be made. */
   connectFailures: number;
   /** Connections from peers accepted. */
@@ -338,7 +345,7 @@ export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> exte
 
   /**
    * Adds a listener of `event`: `'update'` (peer, key, value), `'delete'` (peer, key),
-   * `'new_peer'`, `'peer_alive'`, `'peer_failed'`, `'peer_removed'` (peer). See {@link GossiperEvents}.
+   * `'new_peer'`, `'peer_alive'`, `'peer_failed'`, `'peer_left'`, `'peer_removed'` (peer). See {@link GossiperEvents}.
    */
   on<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
   /** `on()`, for the same event's listeners. */

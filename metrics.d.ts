@@ -15,6 +15,7 @@ export type MetricName =
   | 'gossiper_exchanges_started_total'
   | 'gossiper_catch_up_exchanges_total'
   | 'gossiper_exchanges_completed_total'
+  | 'gossiper_exchanges_served_total'
   | 'gossiper_exchanges_failed_total'
   | 'gossiper_connect_failures_total'
   | 'gossiper_connections_accepted_total'

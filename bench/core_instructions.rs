@@ -34,7 +34,7 @@ fn measured_rounds(sim: &mut Sim, rounds: u64) {
 /// (exchanges started, updates applied, bytes sent) over all nodes so far.
 fn totals(sim: &Sim) -> (u64, u64, u64) {
     let applied = (0..sim.len())
-        .map(|i| sim.node(i).stats.updates_applied)
+        .map(|i| sim.node(i).stats().updates_applied)
         .sum();
     let m = sim.metrics();
     (m.exchanges_started, applied, m.bytes_sent)

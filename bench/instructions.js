@@ -52,7 +52,7 @@ function fail(message) {
 function build() {
   // symbols kept (release strips them), in a target directory of its own so
   // the addon's build is not redone
-  execFileSync('cargo', ['build', '--release', '--no-default-features', '--example', 'core_instructions', '--target-dir', TARGET], {
+  execFileSync('cargo', ['build', '--release', '--no-default-features', '--features', 'sim', '--example', 'core_instructions', '--target-dir', TARGET], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, CARGO_PROFILE_RELEASE_STRIP: 'none', CARGO_PROFILE_RELEASE_DEBUG: 'line-tables-only' },

@@ -13,7 +13,7 @@
 //                          cluster converged have reached every node (SIM_SNAPSHOT;
 //                          about doubles the time)
 //
-// Each size is one `cargo test --release --no-default-features --lib
+// Each size is one `cargo test --release --no-default-features --features sim --lib
 // sim::tests::big_cluster_converges -- --ignored --nocapture` with SIM_NODES=N
 // (CARGO_TARGET_DIR is passed through; SIM_WINDOW overrides the detector's
 // samples per peer, 4 by default in these runs). The 10 000-node run needs
@@ -54,7 +54,7 @@ function parseArgs(argv) {
 }
 
 function runSize(n, snapshot) {
-  const args = ['test', '--release', '--no-default-features', '--lib',
+  const args = ['test', '--release', '--no-default-features', '--features', 'sim', '--lib',
     'sim::tests::big_cluster_converges', '--', '--ignored', '--nocapture', '--exact'];
   const started = Date.now();
   const r = spawnSync('cargo', args, {

@@ -38,6 +38,7 @@ function get(port) {
   const backends = [await backend(0), await backend(1), await backend(2)];
   const client = new Gossiper({ port: BASE + 10, seeds: [seed], address: '127.0.0.1', profile: 'local' });
   client.on('peer_failed', (p) => console.log(`client: ${p} failed, no longer used`));
+  client.on('peer_left', (p) => console.log(`client: ${p} left, no longer used`));
   await client.start();
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
   while (liveBackends(client).length < 3) await wait(50);

@@ -1,77 +1,93 @@
 'use strict';
 const net = require('net');
+const native = require('../native');
 const { typeError, rangeError } = require('./errors');
-// Every option, its default and its range, in one table: the constructor
-// validates against it, the README documents it, index.d.ts types it.
+// Every option and its range, in one table: the constructor validates
+// against it, the README documents it, index.d.ts types it. The defaults are
+// the core's (src/core/config.rs), read from the addon: they are written down
+// nowhere else.
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-// `default` may be a function of the interval, so detection scales with it.
 const OPTIONS = {
-  gossipIntervalMs: { kind: 'integer', min: 10, max: 3600000, default: 1000,
+  gossipIntervalMs: { kind: 'integer', min: 10, max: 3600000,
     doc: 'Time between gossip rounds and heartbeats (node-gossip: 1000).' },
-  fanout: { kind: 'integer', min: 1, max: 64, default: 2,
+  fanout: { kind: 'integer', min: 1, max: 64,
     doc: 'Live peers contacted per round (node-gossip: 1).' },
-  pushOnChange: { kind: 'boolean', default: true,
+  pushOnChange: { kind: 'boolean',
     doc: 'Push news (a local write; a key, deletion or peer new to this node) at once to `fanout` random live peers instead of waiting for the next round, at most once per round beyond it: a write crosses the cluster in network hops. false: node-gossip\'s round-paced spread.' },
-  catchUpExchanges: { kind: 'integer', min: 0, max: 1000, default: 8,
+  catchUpExchanges: { kind: 'integer', min: 0, max: 1000,
     doc: 'When an exchange had to leave updates out (maxOutgoingMessageBytes), up to this many more exchanges with the same peer start at once, one after another, so a large state or a burst of writes moves in one go rather than one message per round. 0: wait for the next round (node-gossip).' },
-  phiThreshold: { kind: 'number', min: 0.5, max: 1000, default: 8,
+  phiThreshold: { kind: 'number', min: 0.5, max: 1000,
     doc: 'A peer is reported failed when its phi exceeds this (node-gossip: 8).' },
-  detector: { kind: 'enum', values: ['normal', 'exponential'], default: 'normal',
+  detector: { kind: 'enum', values: ['normal', 'exponential'],
     doc: "Failure detector model: 'normal' (fast, robust) or 'exponential' (node-gossip's)." },
-  detectorWindow: { kind: 'integer', min: 1, max: 100000, default: 100,
+  detectorWindow: { kind: 'integer', min: 1, max: 100000,
     doc: 'Heartbeat inter-arrival samples kept per peer (node-gossip: 1000).' },
-  initialIntervalMs: { kind: 'number', min: 1, max: 3600000, default: (o) => 0.75 * o.gossipIntervalMs,
+  initialIntervalMs: { kind: 'number', min: 1, max: 3600000,
     doc: 'Interval assumed before a peer\'s second heartbeat. Default 0.75 × gossipIntervalMs (node-gossip: 750).' },
-  minStdDevMs: { kind: 'number', min: 0, max: 3600000, default: (o) => 0.25 * o.gossipIntervalMs,
+  minStdDevMs: { kind: 'number', min: 0, max: 3600000,
     doc: "Normal detector: floor of the inter-arrival deviation. Default 0.25 × gossipIntervalMs." },
-  acceptablePauseMs: { kind: 'number', min: 0, max: 3600000, default: (o) => 2 * o.gossipIntervalMs,
+  acceptablePauseMs: { kind: 'number', min: 0, max: 3600000,
     doc: 'Normal detector: silence tolerated beyond the mean before suspicion grows. Default 2 × gossipIntervalMs.' },
-  deadPeerRemovalMs: { kind: 'integer', min: 1, max: 2 ** 40, nullable: true, default: null,
+  deadPeerRemovalMs: { kind: 'integer', min: 1, max: 2 ** 40, nullable: true,
     doc: "Forget a peer failed for this long ('peer_removed'); null keeps dead peers forever, as node-gossip." },
-  restartGraceMs: { kind: 'integer', min: 0, max: 2 ** 40, default: (o) => 5 * o.gossipIntervalMs,
+  restartGraceMs: { kind: 'integer', min: 0, max: 2 ** 40,
     doc: "When a peer restarts, keys of its previous life that the new one has not set again within this time are reported deleted ('delete'); keys it sets again only update. Default 5 × gossipIntervalMs; 0 deletes at once." },
-  tombstoneTtlMs: { kind: 'integer', min: 1, max: 2 ** 40, default: 24 * 3600 * 1000,
+  tombstoneTtlMs: { kind: 'integer', min: 1, max: 2 ** 40,
     doc: 'How long a deleted key is remembered so the deletion reaches every peer.' },
-  clusterName: { kind: 'string', maxBytes: 255, nullable: true, default: null,
+  clusterName: { kind: 'string', maxBytes: 255, nullable: true,
     doc: 'Peers with another cluster name (or none) are refused.' },
-  keys: { kind: 'keys', default: () => [],
+  keys: { kind: 'keys',
     doc: 'Encryption keys, 32 bytes each (Buffer, or hex or base64 string). The first seals every message, all are tried to open. [] sends plaintext (node-gossip compatible).' },
-  observer: { kind: 'boolean', default: false,
+  observer: { kind: 'boolean',
     doc: 'Read-only member for monitoring: it learns the cluster but never listens or names itself, so peers never learn of it.' },
-  maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 4 * MiB,
+  maxMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB,
     doc: 'Largest message accepted (a larger one closes the connection) or sent. At least maxValueBytes + maxKeyBytes + 1024, so the largest update fits.' },
-  maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB, default: 64 * KiB,
+  maxOutgoingMessageBytes: { kind: 'integer', min: 4 * KiB, max: 256 * MiB,
     doc: 'What an outgoing message is filled up to (a batching target): the rest goes in catch-up exchanges (catchUpExchanges) or later rounds; an update larger than this travels alone in its own message.' },
-  maxValueDepth: { kind: 'integer', min: 1, max: 512, default: 32,
+  maxValueDepth: { kind: 'integer', min: 1, max: 512,
     doc: 'Deepest nesting of a value (arrays/objects).' },
-  maxKeyBytes: { kind: 'integer', min: 1, max: 64 * KiB, default: 1024,
+  maxKeyBytes: { kind: 'integer', min: 1, max: 64 * KiB,
     doc: 'Longest key, in UTF-8 bytes.' },
-  maxValueBytes: { kind: 'integer', min: 1, max: 64 * MiB, default: 2 * MiB,
+  maxValueBytes: { kind: 'integer', min: 1, max: 64 * MiB,
     doc: 'Largest value, msgpack-encoded.' },
-  maxKeysPerPeer: { kind: 'integer', min: 1, max: 1000000, default: 1024,
+  maxKeysPerPeer: { kind: 'integer', min: 1, max: 1000000,
     doc: 'Most keys a peer may hold (ours and others\').' },
-  maxPeerStateBytes: { kind: 'integer', min: 1, max: 1024 * MiB, default: 8 * MiB,
+  maxPeerStateBytes: { kind: 'integer', min: 1, max: 1024 * MiB,
     doc: 'Most bytes of keys and values a peer may hold.' },
-  maxStateBytes: { kind: 'integer', min: 1, max: 2 ** 40, default: 512 * MiB,
+  maxStateBytes: { kind: 'integer', min: 1, max: 2 ** 40,
     doc: 'Most bytes of keys and values all remote peers may hold together; updates beyond it are refused and counted.' },
-  maxPeers: { kind: 'integer', min: 1, max: 10000000, default: 16384,
+  maxPeers: { kind: 'integer', min: 1, max: 10000000,
     doc: 'Most peers tracked; further names are ignored.' },
-  readTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 5000,
+  readTimeoutMs: { kind: 'integer', min: 1, max: 3600000,
     doc: 'Time allowed for each message of an exchange to arrive.' },
-  connectTimeoutMs: { kind: 'integer', min: 1, max: 3600000, default: 2000,
+  connectTimeoutMs: { kind: 'integer', min: 1, max: 3600000,
     doc: 'Time allowed to connect to a peer.' },
-  maxConnections: { kind: 'integer', min: 1, max: 1000000, default: 256,
+  maxConnections: { kind: 'integer', min: 1, max: 1000000,
     doc: 'Most incoming connections served at once; at the cap a new one evicts the one that has waited longest without completing a message.' },
 };
 
-// Profiles set defaults for several options at once; explicit options win.
-const PROFILES = {
-  lan: {},
-  local: { gossipIntervalMs: 200, readTimeoutMs: 2000, connectTimeoutMs: 1000 },
-};
+// Every option's default per profile, from the core; keys are the
+// binding's alone (no key: plaintext, as node-gossip).
+const PROFILE_NAMES = ['lan', 'local'];
+function profileDefaults(profile, gossipIntervalMs) {
+  const d = native.defaultOptions(profile, gossipIntervalMs);
+  const out = {};
+  for (const name of Object.keys(OPTIONS)) out[name] = name === 'keys' ? [] : (d[name] ?? null);
+  return out;
+}
+const LAN = profileDefaults('lan');
+for (const [name, spec] of Object.entries(OPTIONS)) spec.default = LAN[name];
+
+// Profiles set defaults for several options at once (what each changes from
+// 'lan'); explicit options win.
+const PROFILES = {};
+for (const profile of PROFILE_NAMES) {
+  const d = profileDefaults(profile);
+  PROFILES[profile] = Object.fromEntries(Object.entries(d).filter(([k, v]) => k !== 'keys' && v !== LAN[k]));
+}
 
 function typeName(v) {
   if (v === null || v === undefined) return String(v);
@@ -226,17 +242,14 @@ function normalize(first, seeds, ipToBind) {
   if (!Object.prototype.hasOwnProperty.call(PROFILES, profileName)) {
     throw typeError(`options.profile must be one of ${Object.keys(PROFILES).map((p) => `'${p}'`).join(', ')}, got ${typeName(given.profile)}`, 'ERR_GOSSIPER_INVALID_VALUE');
   }
-  const profile = PROFILES[profileName];
   const options = {};
-  // explicit values first, so derived defaults can use them
   for (const [name, spec] of Object.entries(OPTIONS)) {
     if (given[name] !== undefined) options[name] = checkOption(name, given[name], spec);
-    else if (profile[name] !== undefined) options[name] = profile[name];
   }
-  for (const [name, spec] of Object.entries(OPTIONS)) {
-    if (options[name] === undefined) {
-      options[name] = typeof spec.default === 'function' ? spec.default(options) : spec.default;
-    }
+  // the profile's defaults, those that scale with the round for the interval given
+  const defaults = profileDefaults(profileName, options.gossipIntervalMs);
+  for (const name of Object.keys(OPTIONS)) {
+    if (options[name] === undefined) options[name] = defaults[name];
   }
   if (options.maxMessageBytes < options.maxOutgoingMessageBytes) {
     throw rangeError(`options.maxMessageBytes (${options.maxMessageBytes}) must be at least maxOutgoingMessageBytes (${options.maxOutgoingMessageBytes})`);

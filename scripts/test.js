@@ -20,7 +20,7 @@ function run(cmd, args, opts = {}) {
 
 const only = process.argv.slice(2);
 if (only.length === 0 || only.includes('rust')) {
-  run(process.env.CARGO || 'cargo', ['test', '--release', '--no-default-features']);
+  run(process.env.CARGO || 'cargo', ['test', '--release', '--no-default-features', '--features', 'sim']);
 }
 if (only.length === 0 || only.includes('js')) {
   const files = fs

@@ -15,5 +15,6 @@ mod binding;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod core;
 pub mod runtime;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod wire;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use gossiper::core::node::{HEARTBEAT_KEY, LEFT_KEY};
+use gossiper::core::node::Transmit;
 use gossiper::core::{Config, Event, Node};
 use gossiper::wire::message::{encode_request, encode_response};
 use gossiper::wire::write::{write_array_len, write_bool, write_nil, write_str, write_uint};
@@ -788,7 +789,7 @@ impl Cluster {
                 }
                 let key = key_of(key);
                 let value: Arc<[u8]> = Arc::from(value_of(value, self.config.max_value_depth));
-                let _ = self.step(i, false, |n, _| n.set_local(&key, value));
+                let _ = self.step(i, false, |n, now| n.set_local(&key, value, now));
             }
             Op::Delete { node, key } => {
                 let i = self.idx(node);
@@ -803,7 +804,15 @@ impl Cluster {
                 if !self.up(i) {
                     return;
                 }
-                let targets = self.step(i, false, |n, _| n.leave());
+                // the leave's exchanges, run by hand like every other here
+                let targets: Vec<Arc<str>> = self.step(i, false, |n, now| {
+                    n.leave(now);
+                    std::iter::from_fn(|| n.poll_transmit())
+                        .map(|t| match t {
+                            Transmit::Connect { to, .. } => to,
+                        })
+                        .collect()
+                });
                 for t in targets {
                     if let Some(j) = NAMES.iter().position(|n| **n == *t) {
                         if j < self.members.len() {

@@ -3,6 +3,7 @@
 //! mirror of the cluster state; nothing of the protocol lives here.
 
 mod events;
+mod options;
 mod records;
 mod teardown;
 mod values;
@@ -11,108 +12,15 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Buffer, Function, FunctionRef, Reference, Unknown};
 use napi::threadsafe_function::UnknownReturnValue;
-use napi::{Env, JsValue, Status};
+use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::core::failure_detector::{DetectorConfig, DetectorModel};
 use crate::core::node::StateError;
 use crate::core::stats::Refusal;
-use crate::core::Config;
-use crate::runtime::{GossipNode, NetConfig, StartOptions};
-use crate::wire::seal::KEY_BYTES;
+use crate::runtime::{GossipNode, StartOptions};
 use events::{Hub, JsBatch, NodeSink};
+use options::{key_array, NativeOptions};
 use teardown::{Realm, WatchedSink};
-
-/// Options as validated by the JavaScript wrapper (see lib/options.js).
-#[napi(object)]
-pub struct NativeOptions {
-    pub gossip_interval_ms: u32,
-    pub fanout: u32,
-    pub phi_threshold: f64,
-    pub detector: String,
-    pub detector_window: u32,
-    pub initial_interval_ms: f64,
-    pub min_std_dev_ms: f64,
-    pub acceptable_pause_ms: f64,
-    pub dead_peer_removal_ms: Option<f64>,
-    pub restart_grace_ms: f64,
-    pub tombstone_ttl_ms: f64,
-    pub cluster_name: Option<String>,
-    pub max_message_bytes: u32,
-    pub max_outgoing_message_bytes: u32,
-    pub max_value_depth: u32,
-    pub max_key_bytes: u32,
-    pub max_value_bytes: u32,
-    pub max_keys_per_peer: u32,
-    pub max_peer_state_bytes: u32,
-    pub max_state_bytes: f64,
-    pub max_peers: u32,
-    pub read_timeout_ms: u32,
-    pub connect_timeout_ms: u32,
-    pub max_connections: u32,
-    pub keys: Option<Vec<Buffer>>,
-    pub observer: bool,
-    pub push_on_change: bool,
-    pub catch_up_exchanges: u32,
-}
-
-/// 32-byte keys, as checked by the wrapper.
-fn key_array(keys: &[Buffer]) -> napi::Result<Vec<[u8; KEY_BYTES]>> {
-    keys.iter()
-        .map(|k| {
-            <[u8; KEY_BYTES]>::try_from(&k[..]).map_err(|_| {
-                napi::Error::new(
-                    Status::InvalidArg,
-                    format!("keys must be {KEY_BYTES} bytes each"),
-                )
-            })
-        })
-        .collect()
-}
-
-impl NativeOptions {
-    fn config(&self) -> napi::Result<(Config, NetConfig)> {
-        let config = Config {
-            gossip_interval_ms: u64::from(self.gossip_interval_ms),
-            fanout: self.fanout as usize,
-            detector: DetectorConfig {
-                model: if self.detector == "exponential" {
-                    DetectorModel::Exponential
-                } else {
-                    DetectorModel::Normal
-                },
-                phi_threshold: self.phi_threshold,
-                window: self.detector_window as usize,
-                initial_interval_ms: self.initial_interval_ms,
-                min_std_dev_ms: self.min_std_dev_ms,
-                acceptable_pause_ms: self.acceptable_pause_ms,
-            },
-            dead_peer_removal_ms: self.dead_peer_removal_ms.map(|v| v as u64),
-            restart_grace_ms: self.restart_grace_ms as u64,
-            tombstone_ttl_ms: self.tombstone_ttl_ms as u64,
-            cluster_name: self.cluster_name.clone(),
-            max_outgoing_message_bytes: self.max_outgoing_message_bytes as usize,
-            max_message_bytes: self.max_message_bytes as usize,
-            max_value_depth: self.max_value_depth as usize,
-            max_key_bytes: self.max_key_bytes as usize,
-            max_value_bytes: self.max_value_bytes as usize,
-            max_keys_per_peer: self.max_keys_per_peer as usize,
-            max_peer_state_bytes: self.max_peer_state_bytes as usize,
-            max_state_bytes: self.max_state_bytes as usize,
-            max_peers: self.max_peers as usize,
-            observer: self.observer,
-        };
-        let net = NetConfig {
-            read_timeout_ms: u64::from(self.read_timeout_ms),
-            connect_timeout_ms: u64::from(self.connect_timeout_ms),
-            max_connections: self.max_connections as usize,
-            keys: key_array(self.keys.as_deref().unwrap_or(&[]))?,
-            push_on_change: self.push_on_change,
-            catch_up_exchanges: self.catch_up_exchanges,
-        };
-        Ok((config, net))
-    }
-}
 
 #[napi(object)]
 pub struct PeerStats {
@@ -133,6 +41,7 @@ pub struct NativeStats {
     pub catch_ups: f64,
     pub exchanges_completed: f64,
     pub exchanges_failed: f64,
+    pub exchanges_served: f64,
     pub connect_failures: f64,
     pub connections_accepted: f64,
     pub messages_in: f64,
@@ -238,9 +147,6 @@ impl NativeGossiper {
     #[napi(constructor)]
     pub fn new(options: NativeOptions, hub: Reference<NativeHub>) -> napi::Result<Self> {
         let (config, net) = options.config()?;
-        config
-            .validate()
-            .map_err(|m| napi::Error::new(Status::InvalidArg, m))?;
         let sink = hub.hub.sink();
         let max_value_depth = config.max_value_depth;
         let watched = Arc::new(WatchedSink {
@@ -318,7 +224,7 @@ impl NativeGossiper {
             Err(e) => return Some(e.into()),
         };
         self.node
-            .write(|core, _| core.set_local(&key, Arc::from(bytes)))
+            .with_core(|core, now| core.set_local(&key, Arc::from(bytes), now))
             .err()
             .map(NativeError::from)
     }
@@ -327,25 +233,25 @@ impl NativeGossiper {
     #[napi]
     pub fn delete_local_state(&self, key: String) -> Option<NativeError> {
         self.node
-            .write(|core, now| core.delete_local(&key, now))
+            .with_core(|core, now| core.delete_local(&key, now))
             .err()
             .map(NativeError::from)
     }
 
     #[napi]
     pub fn stats(&self) -> NativeStats {
-        let stalled_ms = self.node.stalled_ms();
         self.node.with_core(|core, now| {
-            let s = &core.stats;
+            let s = core.stats();
             let reports = core.report(now);
             let peers_live = reports.iter().filter(|r| r.alive).count() as u32;
             NativeStats {
                 rounds: s.rounds as f64,
-                stalled_ms: stalled_ms as f64,
+                stalled_ms: s.stalled_ms as f64,
                 exchanges_started: s.exchanges_started as f64,
                 catch_ups: s.catch_ups as f64,
                 exchanges_completed: s.exchanges_completed as f64,
                 exchanges_failed: s.exchanges_failed as f64,
+                exchanges_served: s.exchanges_served as f64,
                 connect_failures: s.connect_failures as f64,
                 connections_accepted: s.connections_accepted as f64,
                 messages_in: s.messages_in as f64,

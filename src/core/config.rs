@@ -1,5 +1,7 @@
-//! Every tunable of a node, with its default and why. The JavaScript options
-//! (README "Options") map one to one onto these fields.
+//! Every tunable of a node, with its default and why, defined here once.
+//! Profiles set them for a kind of network (`Config::lan`, the default, and
+//! `Config::local`); the JavaScript options (README "Options") map one to one
+//! onto these fields, and take their defaults from here through the binding.
 
 use super::failure_detector::DetectorConfig;
 use super::time::Millis;
@@ -61,16 +63,43 @@ pub struct Config {
     /// A read-only member (monitoring tools): it learns the cluster but never
     /// names itself in a digest, so peers never learn of it.
     pub observer: bool,
+
+    /// Push news (a local write; a key, deletion or peer new to this node)
+    /// at once to `fanout` live peers instead of waiting for the next round:
+    /// a write then crosses the cluster in network hops. The pushes draw on a
+    /// budget (`PUSH_BURST`, refilled one per round), so a node where writes
+    /// never stop costs at most one more exchange per round.
+    pub push_on_change: bool,
+    /// When an exchange had to leave updates out for lack of room, up to this
+    /// many more exchanges with the same peer start at once, one after
+    /// another, so a large state moves in one go rather than one message per
+    /// round. 0 waits for the next round, as node-gossip does.
+    pub catch_up_exchanges: u32,
+
+    /// Time allowed for each message of an exchange to arrive in full.
+    pub read_timeout_ms: Millis,
+    /// Time allowed to connect to a peer.
+    pub connect_timeout_ms: Millis,
+    /// Most incoming connections served at once; a new one evicts the one
+    /// that waited longest without completing a message.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        Config::lan()
+    }
+}
+
+impl Config {
+    /// For a LAN or a data centre: node-gossip's one-second rounds.
+    pub fn lan() -> Self {
         Config {
             gossip_interval_ms: 1000,
             fanout: 2,
             detector: DetectorConfig::default(),
             dead_peer_removal_ms: None,
-            restart_grace_ms: 5_000,
+            restart_grace_ms: 0,
             tombstone_ttl_ms: 24 * 60 * 60 * 1000,
             cluster_name: None,
             max_outgoing_message_bytes: 64 * 1024,
@@ -85,11 +114,50 @@ impl Default for Config {
             max_state_bytes: 512 * 1024 * 1024,
             max_peers: 16 * 1024,
             observer: false,
+            push_on_change: true,
+            catch_up_exchanges: 8,
+            read_timeout_ms: 5000,
+            connect_timeout_ms: 2000,
+            max_connections: 256,
+        }
+        .with_interval(1000)
+    }
+
+    /// For nodes on one host or a fast local network (tests, development):
+    /// rounds five times as often, shorter timeouts.
+    pub fn local() -> Self {
+        Config {
+            read_timeout_ms: 2000,
+            connect_timeout_ms: 1000,
+            ..Config::lan()
+        }
+        .with_interval(200)
+    }
+
+    /// A profile by its name (`lan`, `local`).
+    pub fn profile(name: &str) -> Option<Self> {
+        match name {
+            "lan" => Some(Config::lan()),
+            "local" => Some(Config::local()),
+            _ => None,
         }
     }
-}
 
-impl Config {
+    /// Sets the round interval and the defaults that scale with it, so that
+    /// detection and grace times keep their meaning in rounds: the detector
+    /// assumes three quarters of a round before a peer's second heartbeat,
+    /// a deviation of at least a quarter round, a pause of two rounds; a
+    /// restarted peer has five rounds to set its keys again.
+    pub fn with_interval(mut self, interval_ms: Millis) -> Self {
+        let ms = interval_ms as f64;
+        self.gossip_interval_ms = interval_ms;
+        self.detector.initial_interval_ms = 0.75 * ms;
+        self.detector.min_std_dev_ms = 0.25 * ms;
+        self.detector.acceptable_pause_ms = 2.0 * ms;
+        self.restart_grace_ms = 5 * interval_ms;
+        self
+    }
+
     /// Checks relations between fields; the binding checks each field's range.
     pub fn validate(&self) -> Result<(), String> {
         let largest_update = self.largest_update_bytes();

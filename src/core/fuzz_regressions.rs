@@ -69,7 +69,7 @@ fn reserved_keys_pass_a_max_key_bytes_shorter_than_they_are() {
     );
 
     // a leave is seen
-    let _ = a.leave();
+    let _ = a.leave(0);
     exchange(&mut a, &mut b, 2_000);
     let p = b.peer(id).unwrap();
     assert!(p.state.value(LEFT_KEY).is_some());
@@ -78,9 +78,10 @@ fn reserved_keys_pass_a_max_key_bytes_shorter_than_they_are() {
     // user keys are still held to the limit
     let mut c = node(&config, C, &[A, B], 3_000);
     assert!(c
-        .set_local("long-key", std::sync::Arc::from(&[1u8][..]))
+        .set_local("long-key", std::sync::Arc::from(&[1u8][..]), 0)
         .is_err());
-    c.set_local("k", std::sync::Arc::from(&[1u8][..])).unwrap();
+    c.set_local("k", std::sync::Arc::from(&[1u8][..]), 0)
+        .unwrap();
     exchange(&mut c, &mut b, 3_000);
     let id_c = b.lookup(C).unwrap();
     assert_eq!(
@@ -122,7 +123,8 @@ fn a_restart_under_a_generation_a_peer_holds_is_reborn_above_it() {
 
     // b restarts with its clock 12.5 hours back, and writes a key
     let mut b = node(&config, B, &[A], g - 45_000 * 1_000_000);
-    b.set_local("k", std::sync::Arc::from(&[7u8][..])).unwrap();
+    b.set_local("k", std::sync::Arc::from(&[7u8][..]), 0)
+        .unwrap();
     for round in 2..5 {
         exchange(&mut b, &mut a, round * 1_000);
         exchange(&mut a, &mut b, round * 1_000);
@@ -162,7 +164,8 @@ fn a_rebirth_starts_above_what_lagging_peers_did_not_report() {
 
     // a restarts with its clock 45000 s back; b names it first
     let mut a = node(&config, A, &[B, C], g - 45_000 * 1_000_000);
-    a.set_local("k", std::sync::Arc::from(&[7u8][..])).unwrap();
+    a.set_local("k", std::sync::Arc::from(&[7u8][..]), 0)
+        .unwrap();
     exchange(&mut b, &mut a, 2_000);
     assert!(a.generation() > g, "reborn above what b saw");
     for round in 3..6 {
@@ -204,7 +207,8 @@ fn a_removed_peer_comes_back_with_all_its_state() {
     let mut a = node(&config, A, &[], g);
     let mut b = node(&config, B, &[A, C], g + 10);
     let mut c = node(&config, C, &[A, B], g + 20);
-    c.set_local("k", std::sync::Arc::from(&[7u8][..])).unwrap();
+    c.set_local("k", std::sync::Arc::from(&[7u8][..]), 0)
+        .unwrap();
     exchange(&mut c, &mut a, 1_000); // a holds c up to its "k"
     exchange(&mut b, &mut a, 1_000);
     assert!(a.lookup(C).is_some());

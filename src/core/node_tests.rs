@@ -192,7 +192,7 @@ fn has(events: &[(String, String)], kind: &str, what: &str) -> bool {
 fn request_has_the_shape_an_old_peer_reads() {
     let mut a = node(A, 1000, 0);
     let mut b = node(B, 5000, 0);
-    a.set_local("k", Arc::from(msgpack_int(7))).unwrap();
+    a.set_local("k", Arc::from(msgpack_int(7)), 0).unwrap();
     gossip(&mut a, &mut b, 0, 2);
     let bytes = a.request();
 
@@ -280,7 +280,7 @@ fn digest_names_seeds_before_hearing_from_them() {
 #[test]
 fn first_response_to_an_old_peer_has_the_original_shape() {
     let mut b = node(B, 5000, 0);
-    b.set_local("k", Arc::from(msgpack_int(3))).unwrap();
+    b.set_local("k", Arc::from(msgpack_int(3)), 0).unwrap();
     let req = old_request(&[(OLD, 4), (B, 0)]);
     let bytes = b.handle_request(&as_request(&req), 10).unwrap();
 
@@ -471,7 +471,7 @@ fn unknown_peers_in_a_digest_are_registered_and_requested_from_zero() {
 #[test]
 fn updates_about_ourselves_are_ignored() {
     let mut b = node(B, 5000, 0);
-    b.set_local("k", Arc::from(msgpack_int(1))).unwrap();
+    b.set_local("k", Arc::from(msgpack_int(1)), 0).unwrap();
     let before = b.local_state().max_version;
     let forged = msgpack_int(666);
     feed(
@@ -501,7 +501,7 @@ fn updates_about_ourselves_are_ignored() {
 fn old_requesters_only_get_peers_they_named_v1_get_the_rest() {
     let mut b = node(B, 5000, 0);
     let mut c = node(C, 9000, 0);
-    c.set_local("c", Arc::from(msgpack_int(3))).unwrap();
+    c.set_local("c", Arc::from(msgpack_int(3)), 0).unwrap();
     gossip(&mut b, &mut c, 0, 1);
     let x = "10.0.0.1:1";
     feed(&mut b, &[delta(x, "x", Some(&[0x01]), 77)], &[], &V1, 10);
@@ -551,16 +551,16 @@ fn old_requesters_only_get_peers_they_named_v1_get_the_rest() {
 fn a_restart_with_a_higher_generation_replaces_the_old_keys() {
     let mut a = node(A, 1_000, 0);
     let mut b = node(B, 5_000, 0);
-    a.set_local("old", Arc::from(msgpack_int(1))).unwrap();
-    a.set_local("both", Arc::from(msgpack_int(1))).unwrap();
+    a.set_local("old", Arc::from(msgpack_int(1)), 0).unwrap();
+    a.set_local("both", Arc::from(msgpack_int(1)), 0).unwrap();
     let now = gossip(&mut a, &mut b, 0, 2);
     assert_eq!(value_of(&b, A, "old"), Some(msgpack_int(1)));
     events(&mut b);
 
     // same name, new process: versions start far above the old ones
     let mut a2 = node(A, 1_000_000, now);
-    a2.set_local("both", Arc::from(msgpack_int(2))).unwrap();
-    a2.set_local("new", Arc::from(msgpack_int(2))).unwrap();
+    a2.set_local("both", Arc::from(msgpack_int(2)), 0).unwrap();
+    a2.set_local("new", Arc::from(msgpack_int(2)), 0).unwrap();
     exchange(&mut a2, &mut b, now + 100);
     let ev = events(&mut b);
     // what the new life set comes at once; what it did not set is reported
@@ -585,7 +585,7 @@ fn a_restart_with_a_higher_generation_replaces_the_old_keys() {
     let mut c = node(C, 9_000, 0);
     // c first learns the old incarnation from an old copy of b's knowledge
     let mut b_old = node(B, 5_000, 0);
-    b_old.set_local("x", Arc::from(msgpack_int(0))).unwrap();
+    b_old.set_local("x", Arc::from(msgpack_int(0)), 0).unwrap();
     gossip(&mut a, &mut b_old, 0, 1);
     exchange(&mut c, &mut b_old, now);
     assert_eq!(value_of(&c, A, "old"), Some(msgpack_int(1)));
@@ -607,7 +607,7 @@ fn a_restart_with_a_higher_generation_replaces_the_old_keys() {
 fn a_delete_travels_as_a_tombstone_and_old_peers_see_nil() {
     let mut a = node(A, 1_000, 0);
     let mut b = node(B, 5_000, 0);
-    a.set_local("k", Arc::from(msgpack_int(1))).unwrap();
+    a.set_local("k", Arc::from(msgpack_int(1)), 0).unwrap();
     let now = gossip(&mut a, &mut b, 0, 1);
     assert_eq!(value_of(&b, A, "k"), Some(msgpack_int(1)));
     events(&mut b);
@@ -679,7 +679,7 @@ fn collected_tombstones_do_not_resurrect_the_key() {
     };
     let mut a = node_with(A, 1_000, config.clone(), 0);
     let mut b = node_with(B, 5_000, config.clone(), 0);
-    a.set_local("k", Arc::from(msgpack_int(1))).unwrap();
+    a.set_local("k", Arc::from(msgpack_int(1)), 0).unwrap();
     let k_version = a.local_state().get("k").unwrap().version;
     let mut now = gossip(&mut a, &mut b, 0, 1);
     a.delete_local("k", now).unwrap();
@@ -721,8 +721,14 @@ fn leave_is_reported_left_on_the_next_exchange() {
     let mut b = node(B, 5_000, 0);
     let now = gossip(&mut a, &mut b, 0, 5);
     events(&mut b);
-    let tell = a.leave();
-    assert_eq!(tell, vec![Arc::<str>::from(B)]);
+    let tell = a.leave(now);
+    assert_eq!(tell.len(), 1);
+    let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
+        .map(|t| match t {
+            Transmit::Connect { to, .. } => to,
+        })
+        .collect();
+    assert_eq!(to, vec![Arc::<str>::from(B)]);
     // right away: no silence, the detector has no say in it
     exchange(&mut a, &mut b, now + 1);
     let ev = events(&mut b);
@@ -1043,7 +1049,7 @@ fn a_response_that_leaves_updates_out_says_so_until_all_has_moved() {
     let keys = 200; // about 7 kB of state against 2 kB messages
     let mut b = node_with(B, 5_000, config.clone(), 0);
     for k in 0..keys {
-        b.set_local(&format!("key{k}"), Arc::from(msgpack_int(k)))
+        b.set_local(&format!("key{k}"), Arc::from(msgpack_int(k)), 0)
             .unwrap();
     }
     let mut a = node_with(A, 1_000, config.clone(), 0);
@@ -1342,27 +1348,27 @@ fn local_writes_respect_the_caps() {
     };
     let mut a = node_with(A, 1_000, config, 0);
     // the heartbeat counts as one key
-    assert!(a.set_local("a", Arc::from(msgpack_int(1))).is_ok());
+    assert!(a.set_local("a", Arc::from(msgpack_int(1)), 0).is_ok());
     assert_eq!(
-        a.set_local("b", Arc::from(msgpack_int(1))),
+        a.set_local("b", Arc::from(msgpack_int(1)), 0),
         Err(StateError::TooManyKeys { max: 2 })
     );
     assert!(
-        a.set_local("a", Arc::from(msgpack_int(2))).is_ok(),
+        a.set_local("a", Arc::from(msgpack_int(2)), 0).is_ok(),
         "overwrite is fine"
     );
     assert!(matches!(
-        a.set_local("a", Arc::from(vec![0u8; 9])),
+        a.set_local("a", Arc::from(vec![0u8; 9]), 0),
         Err(StateError::ValueTooLarge { .. })
     ));
     assert!(matches!(
-        a.set_local("toolong", Arc::from(msgpack_int(1))),
+        a.set_local("toolong", Arc::from(msgpack_int(1)), 0),
         Err(StateError::KeyTooLong { .. })
     ));
     let mut d = node(B, 1_000, 0);
     for reserved in [HEARTBEAT_KEY, LEFT_KEY] {
         assert_eq!(
-            d.set_local(reserved, Arc::from(msgpack_int(1))),
+            d.set_local(reserved, Arc::from(msgpack_int(1)), 0),
             Err(StateError::ReservedKey(reserved.to_string()))
         );
         assert!(d.delete_local(reserved, 0).is_err());
@@ -1445,8 +1451,8 @@ fn an_update_larger_than_the_batching_target_travels_alone_then_the_rest_follows
     let mut a = node_with(A, 1_000, config.clone(), 0);
     let mut b = node_with(B, 5_000, config.clone(), 0);
     let big: Value = Arc::from(msgpack_bin(100_000));
-    a.set_local("big", big.clone()).unwrap();
-    a.set_local("small", Arc::from(&[0x01][..])).unwrap();
+    a.set_local("big", big.clone(), 0).unwrap();
+    a.set_local("small", Arc::from(&[0x01][..]), 0).unwrap();
     // b asks until it has everything; the message that carries the big
     // update carries nothing else, over the target but within the ceiling,
     // and announces that more is left; every other stays within the target
@@ -1579,7 +1585,7 @@ fn a_restarted_peer_is_alive_before_its_news_and_keys_set_again_are_never_delete
     let mut a = node(A, 1_000, 0);
     let mut b = node(B, 5_000, 0);
     for k in ["role", "pid", "load", "gone"] {
-        a.set_local(k, Arc::from(msgpack_int(1))).unwrap();
+        a.set_local(k, Arc::from(msgpack_int(1)), 0).unwrap();
     }
     let mut now = gossip(&mut a, &mut b, 0, 5);
     // a is killed; b reports it failed
@@ -1591,8 +1597,8 @@ fn a_restarted_peer_is_alive_before_its_news_and_keys_set_again_are_never_delete
     // a new process on the same address sets its keys again, but one of
     // them only a moment after its first exchange
     let mut a2 = node(A, 100_000_000, now);
-    a2.set_local("role", Arc::from(msgpack_int(1))).unwrap();
-    a2.set_local("pid", Arc::from(msgpack_int(2))).unwrap();
+    a2.set_local("role", Arc::from(msgpack_int(1)), 0).unwrap();
+    a2.set_local("pid", Arc::from(msgpack_int(2)), 0).unwrap();
     exchange(&mut a2, &mut b, now + 10);
     let ev = events(&mut b);
     let alive_at = ev.iter().position(|(k, w)| k == "alive" && w == A);
@@ -1602,7 +1608,7 @@ fn a_restarted_peer_is_alive_before_its_news_and_keys_set_again_are_never_delete
         "alive first: {ev:?}"
     );
     assert!(!ev.iter().any(|(k, _)| k == "delete"), "{ev:?}");
-    a2.set_local("load", Arc::from(msgpack_int(3))).unwrap();
+    a2.set_local("load", Arc::from(msgpack_int(3)), 0).unwrap();
     exchange(&mut a2, &mut b, now + 500);
     // the grace ends: only the key the new life never set is deleted
     let mut deleted = Vec::new();

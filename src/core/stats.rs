@@ -54,12 +54,19 @@ impl Refusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub rounds: u64,
+    /// How far the node's own rounds fell behind, in all (ms).
+    pub stalled_ms: u64,
+    /// Exchanges this node started (rounds, pushes, catch-ups, a leave).
     pub exchanges_started: u64,
     /// Of those, exchanges started at once after one that had to leave
     /// updates out for lack of room (catch-up).
     pub catch_ups: u64,
+    /// Exchanges this node started that completed.
     pub exchanges_completed: u64,
+    /// Exchanges this node started that ended early.
     pub exchanges_failed: u64,
+    /// Exchanges other peers started with this node that completed.
+    pub exchanges_served: u64,
     pub connect_failures: u64,
     pub connections_accepted: u64,
     pub messages_in: u64,

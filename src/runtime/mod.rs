@@ -1,18 +1,20 @@
-//! The node runtime on tokio: one listener and one gossip timer per node
-//! (and one liveness sweep for all of them),
-//! one task per exchange, all on a single runtime shared by every node of the
-//! process. The core is behind a mutex held only while it computes; events
-//! leave through the `Sink` in the order the core produced them.
+//! The tokio driver of the core: it moves bytes and fires timers, and makes
+//! no protocol decision. Per node: one listener task, one timer task that
+//! sleeps until the core's `poll_timeout()`, and one task per connection,
+//! all on a single runtime shared by every node of the process. The core is
+//! behind a mutex held only while it computes; after every input the driver
+//! drains what the core produced (`driver.rs`): events to the `Sink`, in
+//! order, and connections to open.
 
 mod admission;
+mod connection;
 mod debug_log;
-mod eager;
-mod exchange;
-mod liveness;
+mod driver;
 mod resolve;
 mod transport;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,11 +22,9 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::core::catch_up::CatchUpChain;
-use crate::core::stats::Refusal;
-use crate::core::time::{Millis, RoundClock};
+use crate::core::time::Millis;
 use crate::core::{Config, Event, Node};
-use crate::wire::seal::{Keyring, KEY_BYTES};
+use crate::wire::seal::{Keyring, KEY_BYTES, OVERHEAD};
 use crate::wire::ScanLimits;
 use transport::{ConnLimits, Sealing};
 
@@ -50,34 +50,12 @@ pub trait Sink: Send + Sync + 'static {
     fn deliver(&self, signals: Vec<Signal>);
 }
 
-/// Connection-level settings, beside the core's `Config`.
-#[derive(Clone, Debug)]
+/// What the runtime needs beside the core's `Config`.
+#[derive(Clone, Debug, Default)]
 pub struct NetConfig {
-    pub read_timeout_ms: u64,
-    pub connect_timeout_ms: u64,
-    pub max_connections: usize,
     /// 32-byte keys; when any is set every message is sealed, the first key
     /// sealing and all of them tried to open.
     pub keys: Vec<[u8; KEY_BYTES]>,
-    /// Push news at once instead of waiting for the next round (see `eager`).
-    pub push_on_change: bool,
-    /// Exchanges started at once, one after another, with a peer when the
-    /// last one had to leave updates out for lack of room: a big state moves
-    /// in one go instead of one message a round. 0: wait for the next round.
-    pub catch_up_exchanges: u32,
-}
-
-impl Default for NetConfig {
-    fn default() -> Self {
-        NetConfig {
-            read_timeout_ms: 5000,
-            connect_timeout_ms: 2000,
-            max_connections: 256,
-            keys: Vec::new(),
-            push_on_change: true,
-            catch_up_exchanges: 8,
-        }
-    }
 }
 
 /// Where to listen: `address` None means the IPv4 address the host name
@@ -109,19 +87,34 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// The clock every node of the process is driven by: one epoch for all, so
+/// that the rounds the cores put on their grid of phases fall together.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> Millis {
+    epoch().elapsed().as_millis() as Millis
+}
+
+fn instant_at(ms: Millis) -> tokio::time::Instant {
+    (epoch() + Duration::from_millis(ms)).into()
+}
+
 pub(crate) struct Shared {
     core: Mutex<Node>,
     sink: Arc<dyn Sink>,
-    net: NetConfig,
     limits: ConnLimits,
+    connect_timeout: Duration,
+    max_connections: usize,
     sealing: parking_lot::RwLock<Option<Sealing>>,
-    epoch: Instant,
-    /// The time the core sees: real time held back while our own rounds run
-    /// late (see `RoundClock`).
-    clock: Mutex<RoundClock>,
-    push: eager::Trigger,
-    /// Its chain of catch-up exchanges (see `exchange::initiate`).
-    catch_up: Mutex<CatchUpChain>,
+    /// Wakes the timer task when the core's next deadline moved earlier.
+    timer: tokio::sync::Notify,
+    /// The deadline the timer task sleeps until (`u64::MAX`: none).
+    armed: AtomicU64,
+    /// The connections' tasks while the node runs.
+    connections: Mutex<Option<tokio::task::JoinSet<()>>>,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -135,40 +128,10 @@ impl Shared {
     fn sealing(&self) -> Option<Sealing> {
         self.sealing.read().clone()
     }
-
-    /// Real milliseconds since this node was made.
-    fn real_ms(&self, at: Instant) -> Millis {
-        at.saturating_duration_since(self.epoch).as_millis() as Millis
-    }
-
-    fn now(&self) -> Millis {
-        self.clock.lock().at(self.real_ms(Instant::now()))
-    }
-
-    /// Runs `f` on the core and passes on the events it produced.
-    fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
-        let now = self.now();
-        let mut core = self.core.lock();
-        let r = f(&mut core, now);
-        let events = core.take_events();
-        if !events.is_empty() {
-            if self.net.push_on_change && eager::is_news(&events) {
-                self.push.wake();
-            }
-            self.sink
-                .deliver(events.into_iter().map(Signal::Core).collect());
-        }
-        r
-    }
-
-    fn count(&self, why: Refusal) {
-        self.core.lock().stats.refuse(why);
-    }
 }
 
 struct Running {
     tasks: Vec<JoinHandle<()>>,
-    exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>,
 }
 
 /// A gossip node: its core, and its sockets and timers while started.
@@ -184,55 +147,43 @@ impl GossipNode {
                 max_message_bytes: config.max_message_bytes,
                 max_depth: config.max_message_depth(),
             },
-            read_timeout: Duration::from_millis(net.read_timeout_ms),
+            read_timeout: Duration::from_millis(config.read_timeout_ms),
         };
+        let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
+        let max_connections = config.max_connections;
         let generation = crate::core::time::wall_clock_version();
-        let sealing =
-            parking_lot::RwLock::new(sealing_for(&net.keys, config.cluster_name.as_deref()));
-        let clock = RoundClock::new(config.gossip_interval_ms);
-        let node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
+        let sealing = sealing_for(&net.keys, config.cluster_name.as_deref());
+        let mut node = Node::new(config, generation, generation ^ 0x9e37_79b9_7f4a_7c15);
+        node.set_frame_overhead(if sealing.is_some() { OVERHEAD } else { 0 });
         GossipNode {
             shared: Arc::new(Shared {
                 core: Mutex::new(node),
                 sink,
-                net,
                 limits,
-                sealing,
-                epoch: Instant::now(),
-                clock: Mutex::new(clock),
-                push: eager::Trigger::default(),
-                catch_up: Mutex::new(CatchUpChain::default()),
+                connect_timeout,
+                max_connections,
+                sealing: parking_lot::RwLock::new(sealing),
+                timer: tokio::sync::Notify::new(),
+                armed: AtomicU64::new(u64::MAX),
+                connections: Mutex::new(None),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
-    /// Runs `f` on the core (local writes, reads for stats).
+    /// Runs `f` on the core (local writes, reads for stats), then carries
+    /// out what it asked for.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
         self.shared.with_core(f)
-    }
-
-    /// How far this node's own rounds fell behind, in all: time its clock
-    /// was held back (see `RoundClock`).
-    pub fn stalled_ms(&self) -> Millis {
-        self.shared.clock.lock().held()
-    }
-
-    /// Runs a local write on the core; a write that succeeded is pushed to
-    /// peers at once when `push_on_change` is on.
-    pub fn write<R, E>(&self, f: impl FnOnce(&mut Node, Millis) -> Result<R, E>) -> Result<R, E> {
-        let r = self.shared.with_core(f);
-        if r.is_ok() && self.shared.net.push_on_change {
-            self.shared.push.wake();
-        }
-        r
     }
 
     /// Replaces the keyring (key rotation): the first key seals from now on,
     /// every key opens. An empty list turns encryption off.
     pub fn set_keys(&self, keys: &[[u8; KEY_BYTES]]) {
-        let cluster = self.shared.core.lock().config().cluster_name.clone();
-        *self.shared.sealing.write() = sealing_for(keys, cluster.as_deref());
+        let mut core = self.shared.core.lock();
+        let sealing = sealing_for(keys, core.config().cluster_name.as_deref());
+        core.set_frame_overhead(if sealing.is_some() { OVERHEAD } else { 0 });
+        *self.shared.sealing.write() = sealing;
     }
 
     /// Binds and starts gossiping; the outcome arrives as `Started` or
@@ -275,9 +226,11 @@ impl GossipNode {
                 for t in r.tasks {
                     let _ = t.await;
                 }
-                r.exchanges.lock().abort_all();
-                liveness::unwatch(&shared);
-                shared.clock.lock().no_rounds();
+                let connections = shared.connections.lock().take();
+                if let Some(mut set) = connections {
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                }
                 shared.core.lock().stop();
             }
             shared.sink.deliver(vec![Signal::Stopped]);
@@ -306,23 +259,14 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
         None => OBSERVER_NAME.to_string(),
     };
     let seeds = resolve::seed_names(&opts.seeds).await;
+    *shared.connections.lock() = Some(tokio::task::JoinSet::new());
     shared.with_core(|core, now| core.start(&name, &seeds, now));
     shared.sink.deliver(vec![Signal::Started { name }]);
-
-    let exchanges = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let mut tasks = vec![tokio::spawn(gossip_loop(shared.clone(), exchanges.clone()))];
-    let check_every = shared.core.lock().liveness_check_interval();
-    liveness::watch(shared, Duration::from_millis(check_every));
-    if shared.net.push_on_change && !observer {
-        tasks.push(tokio::spawn(eager::push_loop(
-            shared.clone(),
-            exchanges.clone(),
-        )));
-    }
+    let mut tasks = vec![tokio::spawn(driver::timer_loop(shared.clone()))];
     if let Some(listener) = listener {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
     }
-    Ok(Running { tasks, exchanges })
+    Ok(Running { tasks })
 }
 
 async fn listen(opts: &StartOptions) -> Result<TcpListener, (String, String)> {
@@ -337,12 +281,24 @@ async fn listen(opts: &StartOptions) -> Result<TcpListener, (String, String)> {
                 _ => "ERR_GOSSIPER_LISTEN",
             };
             let addr = SocketAddr::new(ip, opts.port);
-            (format!("cannot listen on {addr}: {e}"), code.to_string())
+            (
+                format!("cannot listen on {addr}: {}", io_reason(&e)),
+                code.to_string(),
+            )
         })
 }
 
+/// An I/O error's text without Rust's "(os error N)" suffix: the code says it.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let admission = admission::Admission::new(shared.net.max_connections);
+    let admission = admission::Admission::new(shared.max_connections);
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -356,7 +312,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         let (ticket, evicted) = admission::Admission::admit(&admission);
         if evicted {
-            shared.count(Refusal::ConnectionLimit);
+            shared.with_core(|core, _| core.refused(crate::core::stats::Refusal::ConnectionLimit));
             if debug_log::enabled() {
                 let name = shared.core.lock().name().clone();
                 debug_log::log(
@@ -365,91 +321,31 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 );
             }
         }
-        shared.core.lock().stats.connections_accepted += 1;
         let task_shared = shared.clone();
         let id = ticket.id();
         let handle = conns.spawn(async move {
-            exchange::respond(&task_shared, stream, from, &ticket.progress).await;
+            connection::respond(&task_shared, stream, from, &ticket.progress).await;
             drop(ticket);
         });
         admission::Admission::serving(&admission, id, handle);
     }
 }
 
-/// Rounds at a random phase: nodes started together (a process running many,
-/// a fleet restarted at once) would otherwise exchange all at the same
-/// instant, and news would travel one hop a round instead of several.
-async fn gossip_loop(shared: Arc<Shared>, exchanges: Arc<Mutex<tokio::task::JoinSet<()>>>) {
-    let interval = Duration::from_millis(shared.core.lock().config().gossip_interval_ms.max(1));
-    let first = first_round(interval);
-    let mut timer = tokio::time::interval_at(first, interval);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let due_ms = |at: tokio::time::Instant| shared.real_ms(at.into_std());
-    shared.clock.lock().rounds_from(due_ms(first));
-    loop {
-        let due = timer.tick().await;
-        // `Delay`, as the clock assumes: a late round puts the next one a
-        // whole interval after it
-        let ran = tokio::time::Instant::now();
-        shared.clock.lock().round(due_ms(due), due_ms(ran));
-        let requests = shared.with_core(|core, now| {
-            let targets = core.tick(now);
-            requests_for(core, targets)
-        });
-        spawn_exchanges(&shared, &mut exchanges.lock(), requests);
-    }
-}
-
-/// Phases per round: a node's rounds start on one of `PHASES` points of a
-/// grid shared by the process, so nodes in one process wake up together in
-/// groups rather than one by one (a wake-up costs more than a small round),
-/// while news still moves up to `PHASES` hops a round.
-const PHASES: u32 = 8;
-
-/// When a node's first round starts: at a random phase of the process's grid,
-/// within one round from now.
-fn first_round(interval: Duration) -> tokio::time::Instant {
-    static GRID: OnceLock<tokio::time::Instant> = OnceLock::new();
-    let grid = *GRID.get_or_init(tokio::time::Instant::now);
-    let slot = interval / PHASES;
-    let now = tokio::time::Instant::now();
-    if slot.is_zero() {
-        return now + interval;
-    }
-    // the next grid point, then a random whole number of slots on
-    let slot_ns = slot.as_nanos();
-    let to_next = slot_ns - now.duration_since(grid).as_nanos() % slot_ns;
-    now + Duration::from_nanos(to_next as u64) + slot * fastrand::u32(0..PHASES)
-}
-
-/// One REQUEST per target, all built under the same lock.
-fn requests_for(core: &mut Node, targets: Vec<Arc<str>>) -> Vec<(Arc<str>, Vec<u8>)> {
-    targets.into_iter().map(|t| (t, core.request())).collect()
-}
-
-/// Starts one exchange per request in `set`, first reaping finished ones.
-fn spawn_exchanges(
-    shared: &Arc<Shared>,
-    set: &mut tokio::task::JoinSet<()>,
-    requests: Vec<(Arc<str>, Vec<u8>)>,
-) {
-    while set.try_join_next().is_some() {}
-    for (target, request) in requests {
-        let shared = shared.clone();
-        set.spawn(async move { exchange::initiate(&shared, &target, request).await });
-    }
-}
-
-/// Pushes our leave to a few peers and waits (briefly) for the exchanges.
+/// Tells a few peers that we leave and waits (briefly) for those exchanges.
 async fn announce_leave(shared: &Arc<Shared>) {
-    let requests = shared.with_core(|core, _| {
-        let targets = core.leave();
-        requests_for(core, targets)
-    });
-    let mut set = tokio::task::JoinSet::new();
-    spawn_exchanges(shared, &mut set, requests);
-    let wait = Duration::from_millis(shared.net.read_timeout_ms.min(2000));
-    let _ = tokio::time::timeout(wait, async { while set.join_next().await.is_some() {} }).await;
+    let telling = shared.with_core(|core, now| core.leave(now));
+    let wait = shared.limits.read_timeout.min(Duration::from_secs(2));
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        let running = {
+            let core = shared.core.lock();
+            telling.iter().any(|&id| core.exchange_running(id))
+        };
+        if !running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[cfg(test)]

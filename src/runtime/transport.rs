@@ -33,8 +33,6 @@ pub struct Transport {
     scanner: Scanner,
     limits: ConnLimits,
     sealing: Option<Sealing>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
 }
 
 impl From<ScanError> for Refusal {
@@ -56,8 +54,6 @@ impl Transport {
             scanner: Scanner::new(limits.scan),
             limits,
             sealing,
-            bytes_in: 0,
-            bytes_out: 0,
         }
     }
 
@@ -87,7 +83,7 @@ impl Transport {
             match read.await {
                 Err(_) => return Err(Refusal::Timeout),
                 Ok(Err(_)) | Ok(Ok(0)) => return Err(Refusal::Closed),
-                Ok(Ok(n)) => self.bytes_in += n as u64,
+                Ok(Ok(_)) => {}
             }
         }
     }
@@ -127,10 +123,7 @@ impl Transport {
         match tokio::time::timeout_at(deadline, self.stream.read_exact(buf)).await {
             Err(_) => Err(Refusal::Timeout),
             Ok(Err(_)) => Err(Refusal::Closed),
-            Ok(Ok(n)) => {
-                self.bytes_in += n as u64;
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
         }
     }
 
@@ -147,10 +140,7 @@ impl Transport {
         match write.await {
             Err(_) => Err(Refusal::Timeout),
             Ok(Err(_)) => Err(Refusal::Closed),
-            Ok(Ok(())) => {
-                self.bytes_out += bytes.len() as u64;
-                Ok(())
-            }
+            Ok(Ok(())) => Ok(()),
         }
     }
 

@@ -1,19 +1,19 @@
 //! A deterministic simulator: thousands of [`Node`]s over an in-memory
 //! network, with virtual time and one seeded RNG, for tests and benchmarks.
+//! It drives the very core the runtime drives, through the same contract:
+//! it moves bytes (`network.rs`), fires the timers the cores ask for and
+//! counts what they report. Every protocol decision is the core's, so what
+//! the simulator shows is what ships.
 //!
 //! Everything is driven by a single event queue ordered by (time, sequence
 //! number), so a run depends only on its [`SimConfig`] and on the calls made
-//! on the [`Sim`]. The model:
+//! on the [`Sim`]: a failing seed replays. The model:
 //! - node `i` is called `10.a.b.c:9000` (its index in the last three bytes)
-//!   and starts at a random moment within `start_spread_ms`; it then ticks
-//!   every `gossip_interval_ms` with that phase;
-//! - an exchange follows the real one: REQUEST → FIRST_RESPONSE →
-//!   SECOND_RESPONSE, each message delivered after a latency drawn uniformly
-//!   from `latency_ms`, through the real codec (`wire::decode`);
-//! - a message is dropped with probability `loss`, and a dropped message
-//!   aborts its exchange, as a TCP failure would; an exchange towards a dead
-//!   or partitioned node fails at connect time; a message in flight is lost
-//!   when either end dies, restarts, or is cut off by a partition;
+//!   and starts at a random moment within `start_spread_ms`; its core then
+//!   schedules its own rounds, checks and pushes;
+//! - the network (`network.rs`) delays, loses, partitions and cuts one way;
+//! - a node can be made slow (`slow`): its timers then fire late, as in a
+//!   process whose event loop stalls;
 //! - generations are seeded from virtual time in microseconds plus
 //!   [`GENERATION_BASE`], so versions grow across restarts as the wall clock
 //!   makes them grow in the runtime.
@@ -29,27 +29,24 @@
 //! let t = sim.run_until_cond(sim.now() + 30_000, 100, |s| s.failed_everywhere(9));
 //! println!("{t:?} {:?} {:?}", sim.total_counts(), sim.metrics().max_message);
 //! ```
-//!
-//! Cost: every node holds every other, about 100 bytes per (node, peer) pair
-//! in the core plus 4 per detector sample (names are shared by all nodes,
-//! see `Names`), so N nodes need about N² · 120 bytes with 4 samples per
-//! peer (10 000 nodes: 12 GB; the default window of 100 samples adds 400
-//! bytes a pair), and a round costs O(N · digest) hash look-ups.
+
+mod metrics;
+mod network;
+mod queries;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::core::catch_up::CatchUpChain;
-use crate::core::node::Peer;
-use crate::core::node::{Names, StateError, HEARTBEAT_KEY, LEFT_KEY};
+use crate::core::node::{ExchangeId, Failure, Names, StateError, Transmit};
 use crate::core::peer_state::Value;
-use crate::core::stats::Refusal;
 use crate::core::time::Millis;
 use crate::core::{Config, Event, Node, PeerId};
-use crate::wire::{self, Incoming};
+use crate::wire;
+pub use metrics::{EventCounts, Membership, MembershipKind, Metrics, RoundBytes};
+use network::{Conn, Msg};
 
 #[cfg(test)]
 mod tests;
@@ -62,13 +59,14 @@ pub const GENERATION_BASE: u64 = 1_600_000_000_000_000;
 pub struct SimConfig {
     pub nodes: usize,
     pub seed: u64,
-    /// The configuration of every node.
+    /// The configuration of every node: the shipping defaults unless a test
+    /// says otherwise.
     pub config: Config,
     /// The first `seeds` nodes are every node's seeds.
     pub seeds: usize,
     /// Each node starts at a uniformly random time in `0..=start_spread_ms`.
     pub start_spread_ms: Millis,
-    /// Probability that a message is dropped (aborting its exchange).
+    /// Probability that a message is lost (ending its exchange).
     pub loss: f64,
     /// One-way latency of a message, uniform in `min..=max`.
     pub latency_ms: (Millis, Millis),
@@ -76,13 +74,6 @@ pub struct SimConfig {
     /// kept either way. Off for very large runs, where a detector that flaps
     /// would log millions.
     pub log_membership: bool,
-    /// Check liveness between rounds, as the runtime does
-    /// (`Node::liveness_check_interval`). Off for very large runs, where
-    /// every check scans every peer.
-    pub liveness_checks: bool,
-    /// Catch-up exchanges after one that had to leave updates out, one chain
-    /// per node at a time, as the runtime does (`catchUpExchanges`).
-    pub catch_up_exchanges: u32,
 }
 
 impl SimConfig {
@@ -98,8 +89,6 @@ impl SimConfig {
             loss: 0.0,
             latency_ms: (1, 10),
             log_membership: true,
-            liveness_checks: true,
-            catch_up_exchanges: 8,
         }
     }
 }
@@ -110,174 +99,51 @@ pub enum Status {
     /// Created, its start is scheduled.
     Pending,
     Up,
-    /// Called `leave()`: finishes the exchanges that announce it, no longer
-    /// ticks, then stops.
+    /// Called `leave()`: finishes the exchanges that announce it, then stops.
     Leaving,
     /// Killed, or stopped after leaving.
     Down,
-}
-
-/// Events a node emitted, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EventCounts {
-    pub new_peer: u64,
-    pub update: u64,
-    pub delete: u64,
-    pub alive: u64,
-    pub failed: u64,
-    /// `Failed` about a peer that was up, had not left and was reachable
-    /// from the observer when the event fired.
-    pub false_failed: u64,
-    /// `Left`: the peer announced its leave.
-    pub left: u64,
-    pub removed: u64,
-}
-
-impl EventCounts {
-    fn add(&mut self, o: &EventCounts) {
-        self.new_peer += o.new_peer;
-        self.update += o.update;
-        self.delete += o.delete;
-        self.alive += o.alive;
-        self.failed += o.failed;
-        self.false_failed += o.false_failed;
-        self.left += o.left;
-        self.removed += o.removed;
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MembershipKind {
-    Failed,
-    Left,
-    Alive,
-    Removed,
-}
-
-/// A membership event, as logged by the simulator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub time: Millis,
-    pub observer: usize,
-    /// The sim node the event is about (`None` for a name no node has).
-    pub subject: Option<usize>,
-    pub kind: MembershipKind,
-    /// For `Failed`: the subject was up, had not left and was reachable.
-    pub false_alarm: bool,
-}
-
-/// Bytes sent during one round (one `gossip_interval_ms` of virtual time).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RoundBytes {
-    pub total: u64,
-    /// The most any single node sent.
-    pub max_node: u64,
-    /// Nodes up at the end of the round.
-    pub up: usize,
-}
-
-impl RoundBytes {
-    pub fn per_node(&self) -> f64 {
-        self.total as f64 / self.up.max(1) as f64
-    }
-}
-
-/// Network-wide counters.
-#[derive(Clone, Debug, Default)]
-pub struct Metrics {
-    pub exchanges_started: u64,
-    pub exchanges_completed: u64,
-    /// Of the exchanges started, catch-ups (`SimConfig::catch_up_exchanges`).
-    pub catch_ups: u64,
-    /// Exchanges whose target was dead, unknown or partitioned off.
-    pub connect_failures: u64,
-    /// Exchanges aborted by a message lost to `loss`.
-    pub messages_lost: u64,
-    /// Exchanges aborted because an end died/restarted or a partition cut it.
-    pub messages_cut: u64,
-    /// Messages that did not decode or that a node refused.
-    pub refusals: u64,
-    pub messages_sent: u64,
-    pub bytes_sent: u64,
-    /// Largest message seen, by kind (REQUEST, FIRST_RESPONSE, SECOND_RESPONSE).
-    pub max_message: [usize; 3],
-    /// Messages and bytes sent, by kind.
-    pub messages_by_kind: [u64; 3],
-    pub bytes_by_kind: [u64; 3],
-    /// One entry per finished round.
-    pub rounds: Vec<RoundBytes>,
-}
-
-impl Metrics {
-    pub fn max_message_bytes(&self) -> usize {
-        self.max_message.iter().copied().max().unwrap_or(0)
-    }
-
-    /// Mean size of a message of each kind.
-    pub fn mean_message(&self) -> [f64; 3] {
-        std::array::from_fn(|k| {
-            self.bytes_by_kind[k] as f64 / self.messages_by_kind[k].max(1) as f64
-        })
-    }
-
-    /// Mean bytes sent per up node per round over rounds `from..` (rounds
-    /// with no node up are skipped).
-    pub fn bytes_per_node_per_round(&self, from: usize) -> f64 {
-        let rounds: Vec<&RoundBytes> = self.rounds.iter().skip(from).filter(|r| r.up > 0).collect();
-        if rounds.is_empty() {
-            return 0.0;
-        }
-        rounds.iter().map(|r| r.per_node()).sum::<f64>() / rounds.len() as f64
-    }
-
-    /// The most a single node sent in one round, over rounds `from..`.
-    pub fn max_node_bytes_per_round(&self, from: usize) -> u64 {
-        self.rounds
-            .iter()
-            .skip(from)
-            .map(|r| r.max_node)
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 struct SimNode {
     node: Node,
     name: Arc<str>,
     status: Status,
-    /// Bumped at every restart: messages and ticks of an older life are void.
+    /// Bumped at every restart: messages and timers of an older life are void.
     incarnation: u32,
     /// Announced its departure (`leave`).
     left: bool,
     counts: EventCounts,
     bytes_sent: u64,
     round_bytes: u64,
-    catch_up: CatchUpChain,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Request = 0,
-    First = 1,
-    Second = 2,
-}
-
-struct Msg {
-    from: u32,
-    from_inc: u32,
-    to: u32,
-    to_inc: u32,
-    kind: Kind,
-    bytes: Vec<u8>,
-    /// The exchange belongs to its initiator's catch-up chain.
-    chain: bool,
+    /// The wake-up scheduled for its core, if any.
+    wake: Option<Millis>,
+    /// How late its timers fire (see `slow`).
+    lag: Millis,
+    /// Catch-ups its core had started at the last drain.
+    catch_ups: u64,
 }
 
 enum Action {
-    Start { node: u32, inc: u32 },
-    Tick { node: u32, inc: u32 },
-    Check { node: u32, inc: u32 },
-    Stop { node: u32, inc: u32 },
+    Start {
+        node: u32,
+        inc: u32,
+    },
+    Wake {
+        node: u32,
+        inc: u32,
+        at: Millis,
+    },
+    Stop {
+        node: u32,
+        inc: u32,
+    },
+    Fail {
+        node: u32,
+        inc: u32,
+        exchange: ExchangeId,
+        failure: Failure,
+    },
     Deliver(Msg),
 }
 
@@ -317,6 +183,10 @@ pub struct Sim {
     seeds: Vec<String>,
     /// Partition group of each node; messages only flow within a group.
     group: Vec<u32>,
+    /// Links cut one way, (from, to).
+    cuts: FxHashSet<(u32, u32)>,
+    conns: FxHashMap<u64, Conn>,
+    next_conn: u64,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     now: Millis,
@@ -329,7 +199,7 @@ pub struct Sim {
     failed_ids: HashMap<(u32, PeerId), u32>,
 }
 
-/// Node `i`'s address.
+/// The name of node `i`.
 pub fn node_name(i: usize) -> String {
     format!(
         "10.{}.{}.{}:9000",
@@ -339,7 +209,7 @@ pub fn node_name(i: usize) -> String {
     )
 }
 
-/// msgpack of a string (a value for `Sim::set`).
+/// msgpack of a string.
 pub fn msgpack_str(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + 5);
     wire::write::write_str(&mut out, s);
@@ -375,6 +245,9 @@ impl Sim {
             index: HashMap::with_capacity(cfg.nodes),
             seeds,
             group: vec![0; cfg.nodes],
+            cuts: FxHashSet::default(),
+            conns: FxHashMap::default(),
+            next_conn: 0,
             queue: BinaryHeap::new(),
             seq: 0,
             now: 0,
@@ -399,7 +272,9 @@ impl Sim {
                 counts: EventCounts::default(),
                 bytes_sent: 0,
                 round_bytes: 0,
-                catch_up: CatchUpChain::default(),
+                wake: None,
+                lag: 0,
+                catch_ups: 0,
             });
             let at = rng.u64(0..=sim.cfg.start_spread_ms);
             sim.schedule(
@@ -471,14 +346,30 @@ impl Sim {
         self.advance(s.time);
         match s.action {
             Action::Start { node, inc } => self.on_start(node as usize, inc),
-            Action::Tick { node, inc } => self.on_tick(node as usize, inc),
-            Action::Check { node, inc } => self.on_check(node as usize, inc),
+            Action::Wake { node, inc, at } => self.on_wake(node as usize, inc, at),
             Action::Stop { node, inc } => {
-                if self.applies(node as usize, inc, Status::Leaving) {
-                    self.nodes[node as usize].status = Status::Down;
+                let i = node as usize;
+                if self.applies(i, inc, Status::Leaving) {
+                    self.nodes[i].status = Status::Down;
+                    self.nodes[i].node.stop();
                 }
             }
-            Action::Deliver(msg) => self.on_deliver(msg),
+            Action::Fail {
+                node,
+                inc,
+                exchange,
+                failure,
+            } => {
+                let i = node as usize;
+                if self.nodes[i].incarnation == inc && self.serving(i) {
+                    let now = self.now;
+                    self.nodes[i]
+                        .node
+                        .handle_exchange_failure(exchange, failure, now);
+                    self.drain(i);
+                }
+            }
+            Action::Deliver(msg) => self.deliver(msg),
         }
         true
     }
@@ -541,44 +432,27 @@ impl Sim {
         let name = n.name.clone();
         n.node.start(&name, &self.seeds, now);
         self.drain(i);
-        self.schedule_round(i, inc);
     }
 
-    fn on_tick(&mut self, i: usize, inc: u32) {
-        let now = self.now;
-        if !self.applies(i, inc, Status::Up) {
+    /// The core asked to be woken at `at`.
+    fn on_wake(&mut self, i: usize, inc: u32, at: Millis) {
+        let n = &mut self.nodes[i];
+        if n.incarnation != inc || n.wake != Some(at) {
+            return; // superseded by an earlier wake-up, or an older life's
+        }
+        n.wake = None;
+        if !matches!(n.status, Status::Up | Status::Leaving) {
             return;
         }
-        let n = &mut self.nodes[i];
-        let targets = n.node.tick(now);
-        self.drain(i);
-        for target in targets {
-            self.open(i, &target);
-        }
-        self.schedule_round(i, inc);
-    }
-
-    /// Schedules node `i`'s next tick, and its liveness checks until then.
-    fn schedule_round(&mut self, i: usize, inc: u32) {
-        let (now, interval) = (self.now, self.interval());
-        let node = i as u32;
-        if self.cfg.liveness_checks {
-            let every = self.nodes[i].node.liveness_check_interval();
-            for at in (now + every..now + interval).step_by(every as usize) {
-                self.schedule(at, Action::Check { node, inc });
-            }
-        }
-        self.schedule(now + interval, Action::Tick { node, inc });
-    }
-
-    fn on_check(&mut self, i: usize, inc: u32) {
         let now = self.now;
-        if !self.applies(i, inc, Status::Up) {
-            return;
-        }
-        let n = &mut self.nodes[i];
-        n.node.check_liveness(now);
+        n.node.handle_timeout(now);
         self.drain(i);
+    }
+
+    /// Makes node `i`'s timers fire `lag` ms late from now on, as in a
+    /// process whose event loop is busy (0: on time again).
+    pub fn slow(&mut self, i: usize, lag: Millis) {
+        self.nodes[i].lag = lag;
     }
 
     /// Kills node `i`: it stops at once, messages to and from it are lost.
@@ -586,6 +460,7 @@ impl Sim {
         let n = &mut self.nodes[i];
         n.status = Status::Down;
         n.node.stop();
+        n.wake = None;
     }
 
     /// The generation a process started now takes: the virtual clock in
@@ -610,27 +485,26 @@ impl Sim {
         n.incarnation += 1;
         n.status = Status::Pending;
         n.left = false;
-        n.catch_up.end();
+        n.wake = None;
+        n.catch_ups = 0;
         let inc = n.incarnation;
         self.failed_ids.retain(|(obs, _), _| *obs as usize != i);
         self.on_start(i, inc);
     }
 
-    /// Node `i` leaves: it tells a few peers at once, stops ticking, and is
-    /// down one gossip interval later.
+    /// Node `i` leaves: its core tells a few peers at once; it stops one
+    /// gossip interval later.
     pub fn leave(&mut self, i: usize) {
+        let now = self.now;
         let n = &mut self.nodes[i];
         if n.status != Status::Up {
             return;
         }
-        let targets = n.node.leave();
+        n.node.leave(now);
         n.status = Status::Leaving;
         n.left = true;
         let inc = n.incarnation;
         self.drain(i);
-        for target in targets {
-            self.open(i, &target);
-        }
         let at = self.now + self.interval();
         self.schedule(
             at,
@@ -643,7 +517,8 @@ impl Sim {
 
     /// Node `i` writes `key` (msgpack bytes).
     pub fn set(&mut self, i: usize, key: &str, value: &[u8]) -> Result<(), StateError> {
-        let r = self.nodes[i].node.set_local(key, Value::from(value));
+        let now = self.now;
+        let r = self.nodes[i].node.set_local(key, Value::from(value), now);
         self.drain(i);
         r
     }
@@ -656,193 +531,44 @@ impl Sim {
         r
     }
 
-    // ---- network -------------------------------------------------------------
+    // ---- after every input -----------------------------------------------------
 
-    /// Splits the network: each listed group can only reach itself; nodes in
-    /// no group form one more group together.
-    pub fn partition(&mut self, groups: &[&[usize]]) {
-        let rest = groups.len() as u32 + 1;
-        self.group.iter_mut().for_each(|g| *g = rest);
-        for (g, members) in groups.iter().enumerate() {
-            for &i in *members {
-                self.group[i] = g as u32 + 1;
+    /// Carries out what node `i`'s core produced: its connections, its
+    /// next wake-up, and its events (counted, membership changes logged).
+    fn drain(&mut self, i: usize) {
+        while let Some(t) = self.nodes[i].node.poll_transmit() {
+            match t {
+                Transmit::Connect {
+                    exchange,
+                    to,
+                    message,
+                } => self.connect(i, exchange, &to, message),
             }
         }
-    }
-
-    pub fn heal(&mut self) {
-        self.group.iter_mut().for_each(|g| *g = 0);
-    }
-
-    pub fn reachable(&self, a: usize, b: usize) -> bool {
-        self.group[a] == self.group[b]
-    }
-
-    fn serving(&self, i: usize) -> bool {
-        matches!(self.nodes[i].status, Status::Up | Status::Leaving)
-    }
-
-    /// Node `i` starts an exchange with `target`.
-    fn open(&mut self, i: usize, target: &str) {
-        self.open_exchange(i, target, false);
-    }
-
-    /// Starts an exchange; `chain`: one of `i`'s catch-up exchanges.
-    fn open_exchange(&mut self, i: usize, target: &str, chain: bool) {
-        self.metrics.exchanges_started += 1;
-        let j = match self.index.get(target) {
-            Some(&j) => j as usize,
-            None => usize::MAX,
-        };
-        if j == usize::MAX || j == i || !self.serving(j) || !self.reachable(i, j) {
-            self.metrics.connect_failures += 1;
-            let s = &mut self.nodes[i].node.stats;
-            s.connect_failures += 1;
-            s.exchanges_failed += 1;
-            if chain {
-                self.nodes[i].catch_up.end();
-            }
-            return;
-        }
-        let bytes = self.nodes[i].node.request();
-        self.send(i, j, Kind::Request, bytes, chain);
-    }
-
-    fn send(&mut self, from: usize, to: usize, kind: Kind, bytes: Vec<u8>, chain: bool) {
-        let m = &mut self.metrics;
-        m.messages_sent += 1;
-        m.bytes_sent += bytes.len() as u64;
-        let k = kind as usize;
-        m.max_message[k] = m.max_message[k].max(bytes.len());
-        m.messages_by_kind[k] += 1;
-        m.bytes_by_kind[k] += bytes.len() as u64;
-        let n = &mut self.nodes[from];
-        n.bytes_sent += bytes.len() as u64;
-        n.round_bytes += bytes.len() as u64;
-        n.node.stats.messages_out += 1;
-        n.node.stats.bytes_out += bytes.len() as u64;
-        let msg = Msg {
-            from: from as u32,
-            from_inc: self.nodes[from].incarnation,
-            to: to as u32,
-            to_inc: self.nodes[to].incarnation,
-            kind,
-            bytes,
-            chain,
-        };
-        if self.cfg.loss > 0.0 && self.rng.f64() < self.cfg.loss {
-            self.metrics.messages_lost += 1;
-            self.abort(from, to);
-            self.end_chain(&msg);
-            return;
-        }
-        let (lo, hi) = self.cfg.latency_ms;
-        let at = self.now + self.rng.u64(lo..=hi);
-        self.schedule(at, Action::Deliver(msg));
-    }
-
-    /// Both ends of a broken exchange count it failed.
-    fn abort(&mut self, a: usize, b: usize) {
-        for i in [a, b] {
-            if self.serving(i) {
-                self.nodes[i].node.stats.exchanges_failed += 1;
-            }
-        }
-    }
-
-    fn on_deliver(&mut self, msg: Msg) {
-        let (from, to) = (msg.from as usize, msg.to as usize);
-        let intact = self.nodes[from].incarnation == msg.from_inc
-            && self.nodes[to].incarnation == msg.to_inc
-            && self.serving(from)
-            && self.serving(to)
-            && self.reachable(from, to);
-        if !intact {
-            self.metrics.messages_cut += 1;
-            self.abort(from, to);
-            self.end_chain(&msg);
-            return;
-        }
-        let now = self.now;
-        let mut more = false;
-        let result = {
-            let node = &mut self.nodes[to].node;
-            node.stats.messages_in += 1;
-            node.stats.bytes_in += msg.bytes.len() as u64;
-            match (wire::decode(&msg.bytes), msg.kind) {
-                (Ok(Incoming::Request(req)), Kind::Request) => {
-                    node.stats.connections_accepted += 1;
-                    node.handle_request(&req, now).map(Some)
-                }
-                (Ok(Incoming::FirstResponse(resp)), Kind::First) => {
-                    node.handle_first_response(&resp, now).map(|second| {
-                        node.exchange_completed();
-                        more = second.more;
-                        Some(second.message)
-                    })
-                }
-                (Ok(Incoming::SecondResponse(resp)), Kind::Second) => {
-                    node.handle_second_response(&resp, now).map(|_| None)
-                }
-                (Ok(_), _) => Err(Refusal::Unexpected),
-                (Err(_), _) => Err(Refusal::Malformed),
-            }
-        };
-        self.drain(to);
-        match result {
-            Ok(Some(reply)) => {
-                let kind = if msg.kind == Kind::Request {
-                    Kind::First
-                } else {
-                    self.metrics.exchanges_completed += 1;
-                    Kind::Second
-                };
-                self.send(to, from, kind, reply, msg.chain);
-                if msg.kind == Kind::First {
-                    self.catch_up(to, from, msg.chain, more);
-                }
-            }
-            Ok(None) => {}
-            Err(why) => {
-                self.metrics.refusals += 1;
-                self.nodes[to].node.stats.refuse(why);
-                self.abort(from, to);
-                self.end_chain(&msg);
-            }
-        }
-    }
-
-    /// After initiator `i`'s exchange with `j` (one of its chain's, or not):
-    /// the next catch-up exchange while it left updates out, as the runtime.
-    fn catch_up(&mut self, i: usize, j: usize, chain: bool, more: bool) {
         let n = &mut self.nodes[i];
-        if n.catch_up.next(chain, more, self.cfg.catch_up_exchanges) {
-            n.node.catch_up_started();
-            self.metrics.catch_ups += 1;
-            let target = self.nodes[j].name.clone();
-            self.open_exchange(i, &target, true);
+        let catch_ups = n.node.stats().catch_ups;
+        self.metrics.catch_ups += catch_ups - n.catch_ups;
+        n.catch_ups = catch_ups;
+        if let Some(at) = n.node.poll_timeout() {
+            if n.wake.is_none_or(|w| at < w) {
+                n.wake = Some(at);
+                let inc = n.incarnation;
+                let fire = at.max(self.now) + n.lag;
+                self.schedule(
+                    fire,
+                    Action::Wake {
+                        node: i as u32,
+                        inc,
+                        at,
+                    },
+                );
+            }
         }
+        self.count_events(i);
     }
-
-    /// A chain's exchange broke: the chain ends (for the life it belonged to).
-    fn end_chain(&mut self, msg: &Msg) {
-        if !msg.chain {
-            return;
-        }
-        let (i, inc) = if msg.kind == Kind::First {
-            (msg.to as usize, msg.to_inc)
-        } else {
-            (msg.from as usize, msg.from_inc)
-        };
-        if self.nodes[i].incarnation == inc {
-            self.nodes[i].catch_up.end();
-        }
-    }
-
-    // ---- events ----------------------------------------------------------------
 
     /// Counts node `i`'s pending events and logs membership changes.
-    fn drain(&mut self, i: usize) {
+    fn count_events(&mut self, i: usize) {
         let events = self.nodes[i].node.take_events();
         if events.is_empty() {
             return;
@@ -993,203 +719,5 @@ impl Sim {
     /// `Failed` events about nodes that were up and reachable.
     pub fn false_failures(&self) -> u64 {
         self.total_counts().false_failed
-    }
-
-    /// Whether observer `i` holds node `j` in its table and sees it alive.
-    pub fn sees_alive(&self, i: usize, j: usize) -> Option<bool> {
-        let node = &self.nodes[i].node;
-        let id = node.lookup(&self.nodes[j].name)?;
-        node.peer(id).map(|p| p.alive)
-    }
-
-    /// The peers node `i` holds that are nodes of the simulation, with their
-    /// node index (its own slot included).
-    fn held(&self, i: usize) -> impl Iterator<Item = (usize, &Peer)> {
-        self.nodes[i].node.peers().filter_map(|(_, p)| {
-            let j = self
-                .by_name_ptr
-                .get(&name_ptr(&p.name))
-                .copied()
-                .or_else(|| {
-                    // a name that is not the shared copy (a node driven by hand)
-                    self.index.get(&p.name).copied()
-                })?;
-            Some((j as usize, p))
-        })
-    }
-
-    fn up_count(&self) -> usize {
-        self.nodes.iter().filter(|n| n.status == Status::Up).count()
-    }
-
-    /// How many nodes other than `i` that are up `i` holds and `f` accepts.
-    fn count_held(&self, i: usize, mut f: impl FnMut(usize, &Peer) -> bool) -> usize {
-        self.held(i)
-            .filter(|&(j, p)| j != i && self.is_up(j) && f(j, p))
-            .count()
-    }
-
-    /// Node `i` knows every other node that is up.
-    pub fn knows_all(&self, i: usize) -> bool {
-        let others = self.up_count() - usize::from(self.is_up(i));
-        self.count_held(i, |_, _| true) == others
-    }
-
-    /// Some node has not started yet: the cluster cannot have formed.
-    pub fn starting(&self) -> bool {
-        self.nodes.iter().any(|n| n.status == Status::Pending)
-    }
-
-    /// Every node has started, and every one that is up knows every other
-    /// one that is up.
-    pub fn all_know_all(&self) -> bool {
-        !self.starting() && (0..self.nodes.len()).all(|i| !self.is_up(i) || self.knows_all(i))
-    }
-
-    /// Every node has started, and every one that is up holds every other
-    /// one that is up as alive.
-    pub fn all_alive(&self) -> bool {
-        if self.starting() {
-            return false;
-        }
-        let others = self.up_count().saturating_sub(1);
-        self.up()
-            .into_iter()
-            .all(|i| self.count_held(i, |_, p| p.alive) == others)
-    }
-
-    /// Every up node other than `j` holds `j` as failed (or has forgotten it).
-    pub fn failed_everywhere(&self, j: usize) -> bool {
-        (0..self.nodes.len())
-            .filter(|&i| i != j && self.is_up(i))
-            .all(|i| self.sees_alive(i, j) != Some(true))
-    }
-
-    /// Every up node other than `owner` holds `key` of `owner` with exactly
-    /// the owner's value and version (or, if the owner has no such live key,
-    /// holds none either).
-    pub fn value_everywhere(&self, owner: usize, key: &str) -> bool {
-        let own = self.nodes[owner].node.local_state().get(key);
-        let own = own.filter(|e| e.value.is_some());
-        let name = &self.nodes[owner].name;
-        (0..self.nodes.len())
-            .filter(|&i| i != owner && self.is_up(i))
-            .all(|i| {
-                let node = &self.nodes[i].node;
-                let Some(p) = node.lookup(name).and_then(|id| node.peer(id)) else {
-                    return false;
-                };
-                let view = p.state.get(key).filter(|e| e.value.is_some());
-                match (own, view) {
-                    (None, None) => true,
-                    (Some(a), Some(b)) => a.value == b.value && a.version == b.version,
-                    _ => false,
-                }
-            })
-    }
-
-    /// Every node has started, and every one that is up knows every other
-    /// one that is up, with its generation, and holds every one of its keys exactly as the owner does
-    /// (same live keys, values and versions, deleted keys absent). The
-    /// heartbeat, which its owner bumps every round, only has to be present:
-    /// how far behind it is is measured by `heartbeat_lag`.
-    pub fn converged(&self) -> bool {
-        if self.starting() {
-            return false;
-        }
-        type Keys<'a> = Vec<(&'a Arc<str>, &'a Value, u64)>;
-        let owners: Vec<Option<Keys>> = (0..self.nodes.len())
-            .map(|j| {
-                self.is_up(j).then(|| {
-                    let state = self.nodes[j].node.local_state();
-                    state
-                        .deltas_after(0)
-                        .filter(|(k, _)| &***k != HEARTBEAT_KEY)
-                        .filter_map(|(k, e)| e.value.as_ref().map(|v| (k, v, e.version)))
-                        .collect()
-                })
-            })
-            .collect();
-        let others = self.up_count().saturating_sub(1);
-        self.up().into_iter().all(|i| {
-            let matching = self.count_held(i, |j, view| {
-                let Some(keys) = &owners[j] else {
-                    return false;
-                };
-                let owner = self.nodes[j].node.local_state();
-                let view = &view.state;
-                view.generation == owner.generation
-                    && view.live_keys() == owner.live_keys()
-                    && view.value(HEARTBEAT_KEY).is_some()
-                    && view.value(LEFT_KEY).is_none()
-                    && keys.iter().all(|(k, v, version)| {
-                        view.get(k)
-                            .is_some_and(|e| e.version == *version && e.value.as_ref() == Some(*v))
-                    })
-            });
-            matching == others
-        })
-    }
-
-    /// Each node's own heartbeat count now (0 for one never started).
-    pub fn heartbeats(&self) -> Vec<u64> {
-        self.nodes
-            .iter()
-            .map(|n| {
-                n.node
-                    .local_state()
-                    .value(HEARTBEAT_KEY)
-                    .and_then(|v| read_uint(v))
-                    .unwrap_or(0)
-            })
-            .collect()
-    }
-
-    /// Every up node holds, of every other up node, a heartbeat at least as
-    /// recent as `beats` (taken by `heartbeats()`): the heartbeats that were
-    /// the latest then have reached everyone (or been overtaken).
-    pub fn heartbeats_reached(&self, beats: &[u64]) -> bool {
-        let others = self.up_count().saturating_sub(1);
-        self.up().into_iter().all(|i| {
-            let fresh = self.count_held(i, |j, p| {
-                let seen = p.state.value(HEARTBEAT_KEY).and_then(|v| read_uint(v));
-                seen.unwrap_or(0) >= beats[j]
-            });
-            fresh == others
-        })
-    }
-
-    /// How many rounds the heartbeats that up nodes hold of each other lag
-    /// behind their owners': (max, mean) over all ordered pairs. A pair where
-    /// the observer holds no heartbeat counts as the owner's whole count.
-    pub fn heartbeat_lag(&self) -> (u64, f64) {
-        let beat = |state: &crate::core::peer_state::PeerState| {
-            state
-                .value(HEARTBEAT_KEY)
-                .and_then(|v| read_uint(v))
-                .unwrap_or(0)
-        };
-        let up = self.up();
-        let beats: Vec<u64> = (0..self.nodes.len())
-            .map(|j| beat(self.nodes[j].node.local_state()))
-            .collect();
-        let (mut max, mut sum, mut pairs) = (0u64, 0u64, 0u64);
-        let mut seen = vec![0u64; self.nodes.len()];
-        for &i in &up {
-            seen.iter_mut().for_each(|s| *s = 0);
-            for (j, p) in self.held(i) {
-                seen[j] = beat(&p.state);
-            }
-            for &j in &up {
-                if i == j {
-                    continue;
-                }
-                let lag = beats[j].saturating_sub(seen[j]);
-                max = max.max(lag);
-                sum += lag;
-                pairs += 1;
-            }
-        }
-        (max, sum as f64 / pairs.max(1) as f64)
     }
 }

@@ -4,13 +4,6 @@
 use super::*;
 
 impl Node {
-    /// Time between liveness checks: a round's tick checks, and the runtime
-    /// (`runtime::liveness`) checks this often in between, so that a peer is
-    /// reported within a fraction of a round of its detector's verdict.
-    pub fn liveness_check_interval(&self) -> Millis {
-        (self.config.gossip_interval_ms / LIVENESS_CHECKS_PER_ROUND).max(1)
-    }
-
     /// Reports peers whose detector's verdict changed (`Failed`, `Alive`),
     /// and restarted peers' old keys whose grace is over (`Delete`).
     pub fn check_liveness(&mut self, now: Millis) {

@@ -84,7 +84,9 @@ impl Node {
         Ok(())
     }
 
-    pub fn set_local(&mut self, key: &str, value: Value) -> Result<(), StateError> {
+    /// Writes a local key; the write is pushed to peers at once when
+    /// `push_on_change` is on.
+    pub fn set_local(&mut self, key: &str, value: Value, now: Millis) -> Result<(), StateError> {
         self.check_key(key)?;
         let max = &self.config;
         if value.len() > max.max_value_bytes {
@@ -109,6 +111,8 @@ impl Node {
         }
         let version = state.max_version + 1;
         self.me_mut().state.put(key, Some(value), version, 0);
+        self.note_write();
+        self.schedule_after_input(now);
         Ok(())
     }
 
@@ -119,23 +123,27 @@ impl Node {
             return Ok(false);
         }
         let version = self.me().state.max_version + 1;
-        self.me_mut().state.put(key, None, version, now);
+        let judged = self.observe_time(now);
+        self.me_mut().state.put(key, None, version, judged);
+        self.note_write();
+        self.schedule_after_input(now);
         Ok(true)
     }
 
-    /// Announces that this node leaves; returns the peers to tell at once.
-    pub fn leave(&mut self) -> Vec<Arc<str>> {
+    /// Announces that this node leaves: exchanges with a few live peers
+    /// tell them at once. Returns those exchanges, which the driver may wait
+    /// for before it stops the node.
+    pub fn leave(&mut self, now: Millis) -> Vec<ExchangeId> {
+        self.observe_time(now);
         let version = self.me().state.max_version + 1;
         self.me_mut()
             .state
             .put(LEFT_KEY, Some(Arc::from(MSGPACK_TRUE)), version, 0);
-        let mut live: Vec<PeerId> = self
-            .peers()
-            .filter(|(id, p)| *id != self.me && p.alive && !p.left)
-            .map(|(id, _)| id)
-            .collect();
-        self.rng.shuffle(&mut live);
-        live.truncate(self.config.fanout.max(3));
-        self.names(&live)
+        let tell = self.config.fanout.max(3);
+        let targets = self.sample_live(tell);
+        targets
+            .into_iter()
+            .map(|t| self.open_exchange(t, false))
+            .collect()
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::catch_up::CatchUpChain;
 use super::config::Config;
 use super::event::{Event, PeerId};
 use super::failure_detector::{ring_len, FailureDetector, Sample};
@@ -21,17 +22,17 @@ use super::name_index::{name_hash, same_name, NameIndex};
 use super::peer_name;
 use super::peer_state::{heartbeat_key, PeerState, Value};
 use super::stats::{Refusal, Stats};
-use super::time::Millis;
+use super::time::{Millis, RoundClock};
 use crate::wire::message::{self, delta_size, digest_item_size, envelope_size, version_entry_size};
 use crate::wire::write::str_size;
 use crate::wire::{Delta, DigestItem, Ext, Request, Response};
 
 mod apply;
 mod digest;
+mod exchange;
 mod incarnation;
 mod liveness;
 mod local;
-/// The heartbeat key, an ordinary key whose value counts rounds (as node-gossip).
 mod peers;
 mod reconcile;
 mod schedule;
@@ -39,12 +40,16 @@ mod targets;
 
 pub use super::peer_state::{HEARTBEAT_KEY, LEFT_KEY};
 use digest::*;
+use exchange::Exchange;
+pub use exchange::{ExchangeId, Failure, Reply, Transmit};
 use incarnation::*;
 pub use local::StateError;
 use peers::*;
 pub use peers::{Names, Peer};
 pub use reconcile::SecondResponse;
 use reconcile::*;
+use schedule::Timers;
+pub use schedule::{LIVENESS_CHECKS_PER_ROUND, PHASES, PUSH_BURST};
 
 /// A peer's view for `stats()`.
 #[derive(Clone, Debug)]
@@ -103,11 +108,20 @@ pub struct Node {
     pending_deletes: FxHashMap<PeerId, PendingDeletes>,
     /// Failed peers whose state advanced in the message being applied.
     revived: Vec<PeerId>,
-    pub stats: Stats,
+    /// Exchanges running, by id.
+    exchanges: FxHashMap<ExchangeId, Exchange>,
+    next_exchange: ExchangeId,
+    /// What the driver has to send (`poll_transmit`).
+    transmits: std::collections::VecDeque<Transmit>,
+    /// Bytes the driver's framing adds to each message.
+    frame_overhead: usize,
+    /// The chain of catch-up exchanges, one at a time.
+    catch_up: CatchUpChain,
+    timers: Timers,
+    /// The time peers are judged by (see `RoundClock`).
+    clock: RoundClock,
+    stats: Stats,
 }
-
-/// Liveness checks per gossip round (see `Node::liveness_check_interval`).
-pub const LIVENESS_CHECKS_PER_ROUND: Millis = 4;
 
 impl Node {
     /// A node whose first write will carry version `generation` (seed it from
@@ -118,7 +132,6 @@ impl Node {
         me.state.max_version = generation.max(1) - 1;
         let ring_len = ring_len(&config.detector);
         Node {
-            config,
             peers: vec![Some(me)],
             rings: vec![0; ring_len],
             ring_len,
@@ -142,8 +155,23 @@ impl Node {
             remote_bytes: 0,
             pending_deletes: FxHashMap::default(),
             revived: Vec::new(),
+            exchanges: FxHashMap::default(),
+            next_exchange: 0,
+            transmits: std::collections::VecDeque::new(),
+            frame_overhead: 0,
+            catch_up: CatchUpChain::default(),
+            timers: Timers::default(),
+            clock: RoundClock::new(config.gossip_interval_ms),
             stats: Stats::default(),
+            config,
         }
+    }
+
+    /// The node's counters, as they are now.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.stalled_ms = self.clock.held();
+        s
     }
 
     pub fn config(&self) -> &Config {
@@ -209,12 +237,15 @@ impl Node {
 
     fn emit(&mut self, e: Event) {
         self.stats.events += 1;
+        self.note_event(&e);
         self.events.push(e);
     }
 
-    /// Names the node (known once it listens) and registers the seeds.
-    /// Called again after a stop, the state is kept.
+    /// Names the node (known once it listens), registers the seeds and
+    /// starts its timers. Called again after a stop, the state is kept.
     pub fn start(&mut self, name: &str, seeds: &[String], now: Millis) {
+        let real = now;
+        let now = self.observe_time(real);
         if &*self.me().name != name {
             if let Some(other) = self.index_remove(name) {
                 // someone gossiped about our address before we took it
@@ -272,11 +303,19 @@ impl Node {
         }
         self.last_check = Some(now);
         self.beat();
+        self.start_timers(real);
+        self.schedule_after_input(real);
     }
 
+    /// Stops: no timers, no exchanges. The driver closes its connections;
+    /// what they still bring is ignored.
     pub fn stop(&mut self) {
         self.started = false;
         self.last_check = None;
+        self.exchanges.clear();
+        self.transmits.clear();
+        self.catch_up.end();
+        self.stop_timers();
     }
 
     pub fn report(&self, now: Millis) -> Vec<PeerReport> {

@@ -1,36 +1,69 @@
-//! Whom to gossip with.
+//! Whom to gossip with: one sampler of the live, dead and seed peers serves
+//! rounds, pushes and the leave.
 
 use super::*;
 
+/// The peers a node may contact, by kind.
+struct Candidates {
+    live: Vec<PeerId>,
+    dead: Vec<PeerId>,
+    seeds: Vec<PeerId>,
+}
+
 impl Node {
-    /// node-gossip's choice, from Cassandra: live peers at random (now
-    /// `fanout` of them), a dead one with probability dead/(live+1), and a
-    /// seed when too few peers are live or, rarely, at random — so a node
-    /// whose peers all failed, or a healed partition, finds its way back.
-    pub(super) fn choose_targets(&mut self) -> Vec<PeerId> {
-        let mut live = Vec::new();
-        let mut dead = Vec::new();
-        let mut seeds = Vec::new();
+    /// Every peer but ourselves and those that left, by kind.
+    fn candidates(&self) -> Candidates {
+        let mut c = Candidates {
+            live: Vec::new(),
+            dead: Vec::new(),
+            seeds: Vec::new(),
+        };
         for (id, p) in self.peers() {
             if id == self.me || p.left {
                 continue;
             }
             if p.alive {
-                live.push(id);
+                c.live.push(id);
             } else {
-                dead.push(id);
+                c.dead.push(id);
             }
             if p.seed {
-                seeds.push(id);
+                c.seeds.push(id);
             }
         }
-        let mut targets: Vec<PeerId> = Vec::new();
-        let n = self.config.fanout.min(live.len());
+        c
+    }
+
+    /// `n` distinct ids of `from` at random (all of them if fewer), moved
+    /// to its front.
+    fn pick(&mut self, from: &mut [PeerId], n: usize) -> Vec<PeerId> {
+        let n = n.min(from.len());
         for i in 0..n {
-            let j = self.rng.usize(i..live.len());
-            live.swap(i, j);
-            targets.push(live[i]);
+            let j = self.rng.usize(i..from.len());
+            from.swap(i, j);
         }
+        from[..n].to_vec()
+    }
+
+    /// `n` live peers at random, by name.
+    pub(super) fn sample_live(&mut self, n: usize) -> Vec<Arc<str>> {
+        let mut live = self.candidates().live;
+        let picked = self.pick(&mut live, n);
+        self.names(&picked)
+    }
+
+    /// node-gossip's choice, from Cassandra: live peers at random (now
+    /// `fanout` of them), a dead one with probability dead/(live+1), and a
+    /// seed when too few peers are live or, rarely, at random — so a node
+    /// whose peers all failed, or a healed partition, finds its way back.
+    pub(super) fn choose_targets(&mut self) -> Vec<PeerId> {
+        let Candidates {
+            mut live,
+            dead,
+            seeds,
+        } = self.candidates();
+        let fanout = self.config.fanout;
+        let mut targets = self.pick(&mut live, fanout);
         if !dead.is_empty() && self.rng.f64() < dead.len() as f64 / (live.len() as f64 + 1.0) {
             targets.push(dead[self.rng.usize(..dead.len())]);
         }
@@ -43,15 +76,7 @@ impl Node {
             }
         }
         targets.dedup();
-        self.stats.exchanges_started += targets.len() as u64;
         targets
-    }
-
-    /// A catch-up exchange starts (see `core::catch_up`): one more exchange
-    /// started, as a round's are counted above.
-    pub fn catch_up_started(&mut self) {
-        self.stats.catch_ups += 1;
-        self.stats.exchanges_started += 1;
     }
 
     pub fn names(&self, ids: &[PeerId]) -> Vec<Arc<str>> {

@@ -1,0 +1,236 @@
+//! Exchanges as the driver sees them: the core opens them (`Transmit`),
+//! takes their messages (`handle_message`) and their failures, and decides
+//! every step: what to answer, when an exchange is over, and when to start a
+//! catch-up with the same peer. The driver owns the connections and moves
+//! whole messages; it never looks inside one.
+
+use super::*;
+use crate::wire::{self, Incoming};
+
+/// Names one exchange of one node, for as long as it runs.
+pub type ExchangeId = u64;
+
+/// What the core asks its driver to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Open a connection to `to` and send `message` on it: the first
+    /// message of an exchange this node starts. Its next messages go to
+    /// `handle_message(exchange, ..)`, and a failure to
+    /// `handle_exchange_failure(exchange, ..)`.
+    Connect {
+        exchange: ExchangeId,
+        to: Arc<str>,
+        message: Vec<u8>,
+    },
+}
+
+/// What to do on an exchange's connection after one of its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Send this on the connection.
+    pub message: Option<Vec<u8>>,
+    /// Then the exchange is over: end our side of the connection. Otherwise
+    /// read its next message.
+    pub end: bool,
+}
+
+/// Why an exchange ended early, as the driver saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The peer could not be reached (refused, unreachable, timed out).
+    Connect,
+    /// The connection broke or was refused at the transport: closed,
+    /// timed out, too large, sealed with no key we hold...
+    Transport(Refusal),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The message an exchange waits for.
+enum Stage {
+    /// We answer: the REQUEST.
+    Request,
+    /// We answered the REQUEST: the SECOND_RESPONSE.
+    Second,
+    /// We started: the FIRST_RESPONSE.
+    First,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Exchange {
+    stage: Stage,
+    /// The peer we started it with.
+    peer: Option<Arc<str>>,
+    /// One of our catch-up chain's exchanges.
+    chain: bool,
+}
+
+impl Node {
+    /// The next thing to send, if any. Drain after every input.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Whether exchange `id` still runs.
+    pub fn exchange_running(&self, id: ExchangeId) -> bool {
+        self.exchanges.contains_key(&id)
+    }
+
+    /// Bytes the driver's framing adds to every message (a sealed frame's
+    /// length, nonce and tag), so that `stats()` counts what crossed the wire.
+    pub fn set_frame_overhead(&mut self, bytes: usize) {
+        self.frame_overhead = bytes;
+    }
+
+    /// Starts an exchange with `to`: its REQUEST goes out as a `Connect`.
+    pub(super) fn open_exchange(&mut self, to: Arc<str>, chain: bool) -> ExchangeId {
+        let id = self.next_exchange;
+        self.next_exchange += 1;
+        let message = self.request();
+        self.count_out(&message);
+        self.stats.exchanges_started += 1;
+        self.exchanges.insert(
+            id,
+            Exchange {
+                stage: Stage::First,
+                peer: Some(to.clone()),
+                chain,
+            },
+        );
+        self.transmits.push_back(Transmit::Connect {
+            exchange: id,
+            to,
+            message,
+        });
+        id
+    }
+
+    /// A peer connected to us: the exchange it starts has this id.
+    pub fn accept(&mut self, now: Millis) -> ExchangeId {
+        self.observe_time(now);
+        self.stats.connections_accepted += 1;
+        let id = self.next_exchange;
+        self.next_exchange += 1;
+        self.exchanges.insert(
+            id,
+            Exchange {
+                stage: Stage::Request,
+                peer: None,
+                chain: false,
+            },
+        );
+        id
+    }
+
+    /// A whole message arrived on exchange `id`. An error means the
+    /// exchange is over and its connection must close (the refusal is
+    /// counted); so is an exchange the node no longer runs (it stopped).
+    pub fn handle_message(
+        &mut self,
+        id: ExchangeId,
+        bytes: &[u8],
+        now: Millis,
+    ) -> Result<Reply, Refusal> {
+        let Some(ex) = self.exchanges.remove(&id) else {
+            return Err(Refusal::Closed);
+        };
+        let real = now;
+        let now = self.observe_time(real);
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += (bytes.len() + self.frame_overhead) as u64;
+        let outcome = match (ex.stage, wire::decode(bytes)) {
+            (Stage::Request, Ok(Incoming::Request(req))) => self
+                .handle_request(&req, now)
+                .map(|first| (Some(first), None)),
+            (Stage::Second, Ok(Incoming::SecondResponse(resp))) => self
+                .handle_second_response(&resp, now)
+                .map(|()| (None, None)),
+            (Stage::First, Ok(Incoming::FirstResponse(resp))) => self
+                .handle_first_response(&resp, now)
+                .map(|second| (Some(second.message), Some(second.more))),
+            (_, Ok(_)) => Err(Refusal::Unexpected),
+            (_, Err(_)) => Err(Refusal::Malformed),
+        };
+        match outcome {
+            Err(why) => {
+                self.end_exchange(&ex, Some(why));
+                Err(why)
+            }
+            Ok((message, more)) => {
+                if let Some(m) = &message {
+                    self.count_out(m);
+                }
+                let end = match ex.stage {
+                    Stage::Request => {
+                        let next = Exchange {
+                            stage: Stage::Second,
+                            ..ex
+                        };
+                        self.exchanges.insert(id, next);
+                        false
+                    }
+                    Stage::Second => {
+                        self.stats.exchanges_served += 1;
+                        true
+                    }
+                    Stage::First => {
+                        self.stats.exchanges_completed += 1;
+                        self.catch_up_after(&ex, more.unwrap_or(false));
+                        true
+                    }
+                };
+                self.schedule_after_input(real);
+                Ok(Reply { message, end })
+            }
+        }
+    }
+
+    /// Exchange `id` ended early at the transport (or could not connect).
+    pub fn handle_exchange_failure(&mut self, id: ExchangeId, failure: Failure, now: Millis) {
+        self.observe_time(now);
+        let Some(ex) = self.exchanges.remove(&id) else {
+            return;
+        };
+        match failure {
+            Failure::Connect => {
+                self.stats.connect_failures += 1;
+                self.end_exchange(&ex, None);
+            }
+            Failure::Transport(why) => self.end_exchange(&ex, Some(why)),
+        }
+    }
+
+    /// A connection refused before any exchange began (the connection cap).
+    pub fn refused(&mut self, why: Refusal) {
+        self.stats.refuse(why);
+    }
+
+    /// Counts an exchange that ended early; a catch-up chain ends with it.
+    fn end_exchange(&mut self, ex: &Exchange, why: Option<Refusal>) {
+        if let Some(why) = why {
+            self.stats.refuse(why);
+        }
+        if ex.stage == Stage::First {
+            self.stats.exchanges_failed += 1;
+            if ex.chain {
+                self.catch_up.end();
+            }
+        }
+    }
+
+    /// After an exchange we started: another with the same peer at once
+    /// while it had to leave updates out (see `core::catch_up`).
+    fn catch_up_after(&mut self, ex: &Exchange, more: bool) {
+        let limit = self.config.catch_up_exchanges;
+        if self.catch_up.next(ex.chain, more, limit) {
+            if let Some(peer) = ex.peer.clone() {
+                self.stats.catch_ups += 1;
+                self.open_exchange(peer, true);
+            }
+        }
+    }
+
+    fn count_out(&mut self, message: &[u8]) {
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += (message.len() + self.frame_overhead) as u64;
+    }
+}

@@ -1,0 +1,80 @@
+//! After every input to the core, the driver carries out what the core
+//! produced, and nothing else: its events go to the sink (in the order they
+//! happened), its connections are opened, and its timer is re-armed when
+//! the core's next deadline moved earlier.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{connection, instant_at, now_ms, Shared, Signal};
+use crate::core::node::Transmit;
+use crate::core::time::Millis;
+use crate::core::Node;
+
+impl Shared {
+    /// Runs `f` on the core with the time now, then drains it.
+    pub(super) fn with_core<R>(self: &Arc<Self>, f: impl FnOnce(&mut Node, Millis) -> R) -> R {
+        let now = now_ms();
+        let mut core = self.core.lock();
+        let r = f(&mut core, now);
+        let events = core.take_events();
+        if !events.is_empty() {
+            self.sink
+                .deliver(events.into_iter().map(Signal::Core).collect());
+        }
+        let mut transmits = Vec::new();
+        while let Some(t) = core.poll_transmit() {
+            transmits.push(t);
+        }
+        let deadline = core.poll_timeout().unwrap_or(u64::MAX);
+        drop(core);
+        for t in transmits {
+            self.carry_out(t);
+        }
+        if deadline < self.armed.load(Ordering::Acquire) {
+            self.timer.notify_one();
+        }
+        r
+    }
+
+    fn carry_out(self: &Arc<Self>, t: Transmit) {
+        match t {
+            Transmit::Connect {
+                exchange,
+                to,
+                message,
+            } => {
+                let mut connections = self.connections.lock();
+                // none while stopped: the core dropped the exchange already
+                if let Some(set) = connections.as_mut() {
+                    while set.try_join_next().is_some() {}
+                    let shared = self.clone();
+                    set.spawn(async move {
+                        connection::initiate(&shared, exchange, &to, message).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the core when it asked to be woken, until the task is aborted.
+pub(super) async fn timer_loop(shared: Arc<Shared>) {
+    loop {
+        let deadline = shared.core.lock().poll_timeout();
+        shared
+            .armed
+            .store(deadline.unwrap_or(u64::MAX), Ordering::Release);
+        match deadline {
+            None => shared.timer.notified().await,
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(instant_at(at)) => {
+                        shared.with_core(|core, now| core.handle_timeout(now));
+                    }
+                    _ = shared.timer.notified() => {}
+                }
+            }
+        }
+    }
+}
