@@ -253,3 +253,17 @@ test('500 idle connections held open do not lock a real peer out', { timeout: 60
   assert.ok(g.stats().refused.connectionLimit >= 244, 'idle connections were evicted and counted');
   t.diagnostic(`exchanges answered in ${times.join(', ')} ms with ${open.size} idle connections open`);
 });
+
+test('stats(): exchangesCompleted counts only exchanges this node started; the ones it answered are exchangesServed', { timeout: 60000 }, async (t) => {
+  const nodes = await cluster(t, 3, { gossipIntervalMs: 100 });
+  await sleep(2000);
+  for (const g of nodes) {
+    const s = g.stats();
+    assert.ok(s.exchangesCompleted <= s.exchangesStarted, `completed ${s.exchangesCompleted} of ${s.exchangesStarted} started`);
+    assert.ok(s.exchangesCompleted > 0 && s.exchangesServed > 0, JSON.stringify(s));
+  }
+  const served = nodes.reduce((n, g) => n + g.stats().exchangesServed, 0);
+  const completed = nodes.reduce((n, g) => n + g.stats().exchangesCompleted, 0);
+  // every completed exchange was served by another node of these three (a few may be in flight)
+  assert.ok(Math.abs(served - completed) <= 6, `served ${served}, completed ${completed}`);
+});

@@ -100,9 +100,11 @@ describe('multi-host churn (gossiper, 5 hosts)', { skip }, () => {
       const failedSeen = others.filter((o) => o.events((e) => e.ev === 'peer_failed' && e.peer === fresh.name, tKill).length).length;
       let aliveMs = null;
       if (failedSeen) {
+        // counted from the kill: the others may hear the new process (and
+        // report it alive) before its own 'started' line is printed
         const alive = await waitEvents(others.filter((o) => o.events((e) => e.ev === 'peer_failed' && e.peer === fresh.name, tKill).length),
-          [fresh.name], 'peer_alive', tStarted, { timeoutMs: 20000 });
-        aliveMs = alive.max;
+          [fresh.name], 'peer_alive', tKill, { timeoutMs: 20000 });
+        aliveMs = alive.max + tKill - tStarted; // from the new process's start
       }
       const rec = {
         host: i,

@@ -752,7 +752,6 @@ impl Cluster {
         let Delivery::Accepted(Some(second)) = self.deliver(a, &first, true) else {
             unreachable!()
         };
-        self.step(a, false, |n, _| n.exchange_completed());
         if messages < 3 {
             return;
         }

@@ -67,7 +67,6 @@ fn exchange(a: &mut Node, b: &mut Node, now: Millis) -> Sizes {
         .handle_first_response(&as_first(&first), now)
         .expect("first response")
         .message;
-    a.exchange_completed();
     b.handle_second_response(&as_second(&second), now)
         .expect("second response");
     Sizes {

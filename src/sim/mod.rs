@@ -33,6 +33,7 @@
 mod metrics;
 mod network;
 mod queries;
+pub mod scenario;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};

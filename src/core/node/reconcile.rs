@@ -364,12 +364,6 @@ impl Node {
             return Err(Refusal::WrongCluster);
         }
         self.apply(resp, now);
-        self.stats.exchanges_completed += 1;
         Ok(())
-    }
-
-    /// Marks the end of an exchange we started.
-    pub fn exchange_completed(&mut self) {
-        self.stats.exchanges_completed += 1;
     }
 }
