@@ -50,18 +50,23 @@ async function started(worker) {
   return m.name;
 }
 
-test('a terminated worker stops its gossiper: port free at once, reported failed, a new worker takes the port', { timeout: 60000 }, async (t) => {
+/** A gossiper here and one in a worker seeded with it, the worker's alive here. */
+async function pairWithWorker(t) {
   const [portA, portB] = [await ports.take(), await ports.take()];
   const nameA = `127.0.0.1:${portA}`;
   const nameB = `127.0.0.1:${portB}`;
   const a = new Gossiper({ ...OPTIONS, address: '127.0.0.1', port: portA });
   t.after(() => stopAll(a));
   await a.start();
-
   const w = memberWorker(portB, [nameA]);
   t.after(() => w.terminate());
   assert.equal(await started(w), nameB);
   await waitFor(() => a.livePeers().includes(nameB), 10000, { message: `${nameB} alive in ${nameA}` });
+  return { a, w, nameA, nameB, portB };
+}
+
+test('a terminated worker stops its gossiper: port free at once, reported failed, a new worker takes the port', { timeout: 60000 }, async (t) => {
+  const { a, w, nameA, nameB, portB } = await pairWithWorker(t);
   // mid-gossip: its writes are arriving
   await once(a, 'update', { filter: (peer, key) => peer === nameB && key === 'tick' });
 
@@ -87,16 +92,7 @@ test('a terminated worker stops its gossiper: port free at once, reported failed
 });
 
 test('a worker that calls process.exit() mid-gossip stops its gossiper too', { timeout: 60000 }, async (t) => {
-  const [portA, portB] = [await ports.take(), await ports.take()];
-  const nameA = `127.0.0.1:${portA}`;
-  const nameB = `127.0.0.1:${portB}`;
-  const a = new Gossiper({ ...OPTIONS, address: '127.0.0.1', port: portA });
-  t.after(() => stopAll(a));
-  await a.start();
-  const w = memberWorker(portB, [nameA]);
-  t.after(() => w.terminate());
-  await started(w);
-  await waitFor(() => a.livePeers().includes(nameB), 10000, { message: `${nameB} alive in ${nameA}` });
+  const { a, w, nameB, portB } = await pairWithWorker(t);
 
   const failed = once(a, 'peer_failed', { filter: (peer) => peer === nameB, timeout: 20000 });
   failed.catch(() => {}); // awaited below, after the port check

@@ -101,6 +101,15 @@ class Mirror {
     return out;
   }
 
+  /** A peer's liveness changed: `alive`, then `event` about it. */
+  _status(id, alive, event, emitter) {
+    const p = this.byId[id];
+    p.alive = alive;
+    this._changed();
+    emitter.emit(event, p.name);
+    return true;
+  }
+
   _changed() {
     this._live = null;
     this._dead = null;
@@ -146,27 +155,12 @@ class Mirror {
         if (p.delete(key) && p !== this.self) emitter.emit('delete', p.name, key);
         return true;
       }
-      case RECORD.Alive: {
-        const p = this.byId[nums[i + 2]];
-        p.alive = true;
-        this._changed();
-        emitter.emit('peer_alive', p.name);
-        return true;
-      }
-      case RECORD.Failed: {
-        const p = this.byId[nums[i + 2]];
-        p.alive = false;
-        this._changed();
-        emitter.emit('peer_failed', p.name);
-        return true;
-      }
-      case RECORD.Left: {
-        const p = this.byId[nums[i + 2]];
-        p.alive = false;
-        this._changed();
-        emitter.emit('peer_left', p.name);
-        return true;
-      }
+      case RECORD.Alive:
+        return this._status(nums[i + 2], true, 'peer_alive', emitter);
+      case RECORD.Failed:
+        return this._status(nums[i + 2], false, 'peer_failed', emitter);
+      case RECORD.Left:
+        return this._status(nums[i + 2], false, 'peer_left', emitter);
       case RECORD.Removed: {
         const id = nums[i + 2];
         const p = this.byId[id];
