@@ -72,8 +72,10 @@ export interface GossiperEvents<S = Record<string, Value>> {
   new_peer: [peer: PeerName];
   /** A failed peer is back. */
   peer_alive: [peer: PeerName];
-  /** The failure detector (or the peer's leave) says the peer is down. */
+  /** The failure detector says the peer is down (a crash, a stop without leave, a cut link). */
   peer_failed: [peer: PeerName];
+  /** The peer said it leaves (`leave()`, `stop({ leave: true })`): emitted instead of `peer_failed`. */
+  peer_left: [peer: PeerName];
   /** A peer failed for `deadPeerRemovalMs` was forgotten. */
   peer_removed: [peer: PeerName];
 }
@@ -249,7 +251,7 @@ export interface StartOptions {
 }
 
 export interface StopOptions {
-  /** Tell peers we leave first, so they report us failed within a round or two. Default false. */
+  /** Tell peers we leave first, so they report us left (`'peer_left'`) within a round or two. Default false. */
   leave?: boolean;
   /**
    * Stops waiting: the promise rejects with an `AbortError` (`err.code === 'ABORT_ERR'`) while the
@@ -338,7 +340,8 @@ export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> exte
 
   /**
    * Adds a listener of `event`: `'update'` (peer, key, value), `'delete'` (peer, key),
-   * `'new_peer'`, `'peer_alive'`, `'peer_failed'`, `'peer_removed'` (peer). See {@link GossiperEvents}.
+   * `'new_peer'`, `'peer_alive'`, `'peer_failed'`, `'peer_left'`, `'peer_removed'` (peer).
+   * See {@link GossiperEvents}.
    */
   on<E extends keyof GossiperEvents<S>>(event: E, listener: (...args: GossiperEvents<S>[E]) => void): this;
   /** `on()`, for the same event's listeners. */

@@ -56,7 +56,7 @@ function serve(g, port) {
 
 async function main() {
   const g = member();
-  for (const event of ['new_peer', 'peer_alive', 'peer_failed', 'peer_removed']) g.on(event, (peer) => log(event, { peer }));
+  for (const event of ['new_peer', 'peer_alive', 'peer_failed', 'peer_left', 'peer_removed']) g.on(event, (peer) => log(event, { peer }));
   const server = Number(env.HTTP_PORT ?? 8080) > 0 ? await serve(g, Number(env.HTTP_PORT ?? 8080)) : null;
   try {
     await g.start();
