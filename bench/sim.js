@@ -8,24 +8,31 @@
 //   npm run bench:sim                 # = node bench/sim.js (N = 1000, then 10000)
 //   node bench/sim.js [options]
 //     --sizes 1000,10000   cluster sizes, run one after the other
-//     --json FILE          also write the results as JSON
+//     --json FILE          write the results as JSON (default bench/out/sim-<stamp>.json)
 //     --snapshot           also run on until the heartbeats every node had when the
 //                          cluster converged have reached every node (SIM_SNAPSHOT;
 //                          about doubles the time)
+//     --readme, --no-readme  do or do not put the figures in bench/README.md and
+//                          redraw bench/plots (default: yes, for a complete run)
+//     --render FILE        run nothing: write the README section and the plots from
+//                          a saved JSON
 //
 // Each size is one `cargo test --release --no-default-features --lib
 // sim::tests::big_cluster_converges -- --ignored --nocapture` with SIM_NODES=N
 // (CARGO_TARGET_DIR is passed through; SIM_WINDOW overrides the detector's
-// samples per peer, 4 by default in these runs). The 10 000-node run needs
-// about 12 GB of memory and ~25 minutes on one core (18 to converge); a
-// size the machine has no memory for is refused by the test itself.
+// samples per peer, 4 by default in these runs). Memory grows with N² (every
+// node holds every peer; bench/README.md shows the last run's peak RSS) and
+// time faster still, so 10 000 nodes want a big machine and patience; a size the
+// machine has no memory for is refused by the test itself.
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const sections = require('./sections');
+const plot = require('./plot');
 
 function parseArgs(argv) {
-  const opts = { sizes: [1000, 10000], json: null, snapshot: false };
+  const opts = { sizes: [1000, 10000], json: null, snapshot: false, render: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -42,8 +49,10 @@ function parseArgs(argv) {
       opts.json = next();
     } else if (a === '--snapshot') {
       opts.snapshot = true;
+    } else if (a === '--render') {
+      opts.render = next();
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21)
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 26)
         .map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else {
@@ -108,24 +117,55 @@ function table(results) {
   return lines.join('\n');
 }
 
+// bench/README.md's section: when and what ran, then the table.
+function readmeSection(results, date) {
+  const git = results[0] && results[0].git ? ` · git ${results[0].git}` : '';
+  return `${sections.day(date)}${git} · \`npm run bench:sim\`, one run per size.\n\n${table(results)}`;
+}
+
+function gitRev() {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function publish(results, date) {
+  sections.writeSection('sim', readmeSection(results, date));
+  for (const f of plot.update({ sim: { results, date } })) process.stderr.write(`plotted ${path.relative(process.cwd(), f)}\n`);
+}
+
 function main() {
   let opts;
+  let choice;
   try {
-    opts = parseArgs(process.argv.slice(2));
+    choice = sections.readmeChoice(process.argv.slice(2), ['--sizes', '--json', '--snapshot', '--render']);
+    opts = parseArgs(choice.argv);
   } catch (e) {
     process.stderr.write(`${e.message}\n`);
     process.exit(2);
   }
+  if (opts.render) {
+    const results = JSON.parse(fs.readFileSync(opts.render, 'utf8'));
+    const named = /(\d{4}-\d{2}-\d{2})/.exec(path.basename(opts.render));
+    publish(results, (results[0] && results[0].date) || (named ? named[1] : fs.statSync(opts.render).mtime.toISOString()));
+    return;
+  }
+  const date = new Date();
+  const git = gitRev();
   const results = [];
   for (const n of opts.sizes) {
     process.stderr.write(`simulating ${n} nodes...\n`);
-    const r = runSize(n, opts.snapshot);
+    const r = { ...runSize(n, opts.snapshot), date: date.toISOString(), git };
     if (r.error) process.stderr.write(`${n} nodes failed:\n${r.error}\n`);
     results.push(r);
   }
   process.stdout.write(`${table(results)}\n`);
-  if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify(results, null, 2)}\n`);
-  process.exit(results.some((r) => r.error) ? 1 : 0);
+  const file = opts.json || sections.outFile('sim', date, 'json');
+  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  process.stderr.write(`results in ${path.relative(process.cwd(), file)}\n`);
+  const failed = results.some((r) => r.error);
+  if (choice.readme && !failed) publish(results, date.toISOString());
+  else process.stderr.write('bench/README.md not updated (not a complete run, or --no-readme)\n');
+  process.exit(failed ? 1 : 0);
 }
 
 main();
