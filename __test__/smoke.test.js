@@ -19,5 +19,5 @@ test('smoke: a three-member cluster forms, values and events flow, the process e
   assert.equal(r.code, 0, detail);
   assert.deepEqual(lines.map((l) => l.step || (l.ok ? 'ok' : 'failed')), ['formed', 'values', 'left', 'ok'], detail);
   const { events } = lines[3];
-  assert.ok(events.new_peer >= 4 && events.update > 0 && events.peer_failed >= 1, detail);
+  assert.ok(events.new_peer >= 4 && events.update > 0 && events.peer_left >= 1, detail);
 });

@@ -32,11 +32,12 @@ async function main() {
   const b = new Gossiper({ ...options, seeds: [a.peer_name] });
   const c = new Gossiper({ ...options, seeds: [a.peer_name] });
   const all = [a, b, c];
-  const events = { new_peer: 0, update: 0, peer_failed: 0 };
+  const events = { new_peer: 0, update: 0, peer_failed: 0, peer_left: 0 };
   const updates = [];
   for (const g of all) {
     g.on('new_peer', () => events.new_peer++);
     g.on('peer_failed', () => events.peer_failed++);
+    g.on('peer_left', () => events.peer_left++);
     g.on('update', (peer, key, value) => {
       events.update++;
       if (key === 'greeting') updates.push({ at: g.peer_name, peer, value });
@@ -56,10 +57,11 @@ async function main() {
   if (JSON.stringify(updates[0].value) !== JSON.stringify(value)) throw new Error(`update event carried ${JSON.stringify(updates[0].value)}`);
   step('values', { updates: updates.length });
 
-  const left = new Promise((resolve) => a.once('peer_failed', resolve));
+  // a leave is reported as peer_left, not as a failure
+  const left = new Promise((resolve) => a.once('peer_left', resolve));
   await c.leave();
   const gone = await left;
-  if (gone !== c.peer_name) throw new Error(`a reported ${gone} failed, expected ${c.peer_name}`);
+  if (gone !== c.peer_name) throw new Error(`a reported ${gone} left, expected ${c.peer_name}`);
   step('left', { peer: gone });
 
   if (events.new_peer < 4) throw new Error(`only ${events.new_peer} new_peer events`);
