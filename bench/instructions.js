@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // Instructions the Rust core executes in steady state, counted by callgrind.
-// Timings on this machine vary by 10 % from run to run; these counts, for one
-// build, by less than 0.1 % (the simulator is seeded, std's hashing is not).
-// For each size, the simulator forms a
+// Timings vary from run to run by more than most changes to the core are
+// worth; these counts, for one build, hardly vary (the simulator is seeded,
+// only std's hashing is not), so a change can be judged by them before any
+// cluster run. For each size, the simulator forms a
 // cluster (default configuration, fixed seed), then `--rounds` rounds are
 // counted (bench/core_instructions.rs, `measured_rounds`). Prints a table
 // (instructions per exchange and per node and round) and the functions that
@@ -11,6 +12,11 @@
 //
 //   npm run bench:instructions            # = node bench/instructions.js
 //   node bench/instructions.js [--sizes 100,1000] [--rounds 10,2] [--top 12] [--json FILE]
+//   node bench/instructions.js --render FILE   # bench/README.md's section from a saved JSON
+//
+// The JSON goes to bench/out/instructions-<stamp>.json unless --json says
+// otherwise; a run with the default sizes and rounds also rewrites the
+// figures in bench/README.md (--readme forces it, --no-readme prevents it).
 //
 // Needs valgrind (`apt-get install valgrind`). Sockets, the Node binding and
 // JavaScript are not in these counts: see bench/README.md.
@@ -19,13 +25,14 @@ const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const sections = require('./sections');
 
 const ROOT = path.join(__dirname, '..');
 const TARGET = path.join(ROOT, 'target', 'instructions');
 const BIN = path.join(TARGET, 'release', 'examples', 'core_instructions');
 
 function parseArgs(argv) {
-  const o = { sizes: [100, 1000], rounds: [10, 2], top: 12, json: null };
+  const o = { sizes: [100, 1000], rounds: [10, 2], top: 12, json: null, render: null };
   const list = (v, what) => {
     const xs = String(v).split(',').map(Number);
     if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x <= 0)) fail(`${what}: positive whole numbers, comma-separated`);
@@ -38,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = list(v(), a);
     else if (a === '--top') o.top = list(v(), a)[0];
     else if (a === '--json') o.json = v();
+    else if (a === '--render') o.render = v();
     else fail(`unknown option ${a}`);
   }
   if (o.rounds.length !== 1 && o.rounds.length !== o.sizes.length) fail('--rounds: one count, or one per size');
@@ -94,8 +102,32 @@ function gitRev() {
   }
 }
 
+/** The report: a table per size, then the functions that executed the most. */
+function report(saved, valgrind) {
+  const fmt = (x) => x.toLocaleString('en-US');
+  const L = [];
+  L.push(`${saved.date}${saved.git ? ` · git ${saved.git}` : ''}${valgrind ? ` · ${valgrind}` : ''}`);
+  L.push('');
+  L.push('| nodes | rounds counted | exchanges | updates applied | instructions | per exchange | per node and round |');
+  L.push('|---|---|---|---|---|---|---|');
+  for (const r of saved.results) {
+    L.push(`| ${r.nodes} | ${r.rounds} | ${fmt(r.exchanges)} | ${fmt(r.updates_applied)} | ${fmt(r.ir)} | ${fmt(r.irPerExchange)} | ${fmt(r.irPerNodeRound)} |`);
+  }
+  for (const r of saved.results) {
+    L.push('', `${r.nodes} nodes, functions by instructions executed in them (self):`, '');
+    for (const f of r.functions) L.push(`- ${f.pct.toFixed(1)} % ${f.name}`);
+  }
+  return L.join('\n');
+}
+
 function main() {
-  const o = parseArgs(process.argv.slice(2));
+  const choice = sections.readmeChoice(process.argv.slice(2), ['--json', '--top', '--render']);
+  const o = parseArgs(choice.argv);
+  if (o.render) {
+    const saved = JSON.parse(fs.readFileSync(o.render, 'utf8'));
+    sections.writeSection('instructions', report(saved, saved.valgrind));
+    return;
+  }
   build();
   const started = new Date();
   const git = gitRev();
@@ -104,22 +136,15 @@ function main() {
     console.error(`bench:instructions: ${n} nodes, ${rounds} rounds counted`);
     return count(n, rounds, o.top);
   });
-  const fmt = (x) => x.toLocaleString('en-US');
-  console.log(`# Core instructions in steady state (callgrind)\n`);
-  console.log(`${started.toISOString()} · git ${git} · valgrind ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()}\n`);
-  console.log('| nodes | rounds counted | exchanges | updates applied | instructions | per exchange | per node and round |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of results) {
-    console.log(`| ${r.nodes} | ${r.rounds} | ${fmt(r.exchanges)} | ${fmt(r.updates_applied)} | ${fmt(r.ir)} | ${fmt(r.irPerExchange)} | ${fmt(r.irPerNodeRound)} |`);
-  }
-  for (const r of results) {
-    console.log(`\n${r.nodes} nodes, functions by instructions executed in them (self):\n`);
-    for (const f of r.functions) console.log(`- ${f.pct.toFixed(1)} % ${f.name}`);
-  }
-  const file = o.json || path.join(__dirname, 'results', `instructions-${started.toISOString().slice(0, 16).replace(/[T:]/g, (c) => (c === 'T' ? '_' : '-'))}.json`);
+  const valgrind = execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim();
+  const saved = { date: started.toISOString(), git, valgrind, results };
+  console.log(`# Core instructions in steady state (callgrind)\n\n${report(saved, valgrind)}`);
+  const file = o.json || sections.outFile('instructions', started, 'json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ date: started.toISOString(), git, results }, null, 1) + '\n');
+  fs.writeFileSync(file, JSON.stringify(saved, null, 1) + '\n');
   console.log(`\nbench:instructions: results in ${path.relative(process.cwd(), file)}`);
+  if (choice.readme) sections.writeSection('instructions', report(saved, valgrind));
+  else console.error('bench:instructions: bench/README.md not updated (non-default sizes or rounds; --readme forces it)');
 }
 
 main();

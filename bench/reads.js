@@ -12,7 +12,10 @@
 //     --burst-writers 20  writers of 1000 keys each in the burst (default 20)
 //     --burst-listeners 50  listeners receiving them (default 50)
 //     --base-port 12500   first listening port (runs use disjoint ranges below 32768)
-//     --json FILE         write the results as JSON (default bench/results/reads-<stamp>.json)
+//     --json FILE         write the results as JSON (default bench/out/reads-<stamp>.json)
+//     --readme, --no-readme  do or do not put the figures in bench/README.md (default:
+//                         only for a run given no option above but --json, --base-port)
+//     --render FILE       run nothing: write bench/README.md's section from a saved JSON
 //
 // 1. Reads. A converged 10-peer cluster of one implementation in a child
 //    process (one child per implementation, one after the other); every peer
@@ -45,6 +48,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
+const sections = require('./sections');
 
 const ROOT = path.join(__dirname, '..');
 const PEERS = 10;
@@ -219,7 +223,7 @@ async function child(kind, impl, basePort, params) {
 
 function usage(msg) {
   if (msg) console.error(`bench:reads: ${msg}`);
-  console.error(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 14).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.error(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(msg ? 2 : 0);
 }
 
@@ -243,6 +247,7 @@ function parseArgs(argv) {
       case '--burst-listeners': o.burstListeners = Math.round(num()); break;
       case '--base-port': o.basePort = num(); break;
       case '--json': o.json = argv[++i]; break;
+      case '--render': o.render = argv[++i]; break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown option ${a}`);
     }
@@ -292,8 +297,18 @@ function startWriter(args, timeoutS) {
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
+// The report without its title, for bench/README.md.
+function readmeSection(saved) {
+  return saved.markdown.replace(/^# .*\n+/, '');
+}
+
 async function parent() {
-  const opt = parseArgs(process.argv.slice(2));
+  const choice = sections.readmeChoice(process.argv.slice(2), ['--json', '--base-port', '--render']);
+  const opt = parseArgs(choice.argv);
+  if (opt.render) {
+    sections.writeSection('reads', readmeSection(JSON.parse(fs.readFileSync(opt.render, 'utf8'))));
+    return;
+  }
   const impls = opt.impl === 'both' ? ['gossiper', 'original'] : [opt.impl];
   const t0 = Date.now();
   const date = new Date().toISOString();
@@ -404,12 +419,13 @@ async function parent() {
     }
   }
   const md = L.join('\n');
-  const stamp = date.replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
-  const jsonFile = path.resolve(opt.json || path.join(__dirname, 'results', `reads-${stamp}.json`));
+  const jsonFile = path.resolve(opt.json || sections.outFile('reads', new Date(date), 'json'));
   fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
   fs.writeFileSync(jsonFile, JSON.stringify({ ...out, markdown: md }, null, 2));
   console.log(md);
   console.error(`\nbench:reads: results in ${path.relative(process.cwd(), jsonFile)}`);
+  if (choice.readme && !failed) sections.writeSection('reads', readmeSection({ markdown: md }));
+  else console.error('bench:reads: bench/README.md not updated (not a standard, complete run; --readme forces it)');
   process.exit(failed ? 1 : 0);
 }
 

@@ -14,12 +14,17 @@
 //                        the CPU column of those runs then includes the busy loop
 //     --seeds 2          seed peers (every peer is given the same seeds)
 //     --base-port 10000  first listening port; runs use disjoint ranges below 32768
-//     --json FILE        write all results as JSON (default bench/results/cluster-<stamp>.json)
+//     --json FILE        write all results as JSON (default bench/out/cluster-<stamp>.json)
 //     --md FILE          also write the Markdown report (default: next to the JSON)
 //     --wait-quiet 120   before each run, wait up to this many seconds for the machine to be
 //                        quiet (other processes < --quiet-pct, default 30, % of one core,
 //                        sampled over 3 s); 0 = don't wait. The measured load is reported.
 //     --quick            smoke run: N=20 both, no big size, 5 s window, 45 s caps
+//     --readme, --no-readme  do or do not put the figures in bench/README.md and the
+//                        README's performance table (default: only for a standard run,
+//                        one given no option above but --json, --md, --wait-quiet,
+//                        --quiet-pct and --base-port)
+//     --render FILE      run nothing: write the README sections from a saved JSON
 //
 // One child process per (implementation, size), run one after the other, never
 // concurrently (the machine has 2 cores). Each child is bench/cluster-worker.js;
@@ -33,19 +38,21 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
+const sections = require('./sections');
 
 const ROOT = path.join(__dirname, '..');
 const WORKER = path.join(__dirname, 'cluster-worker.js');
 
 function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
-  console.error(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 24).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.error(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 28).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(msg ? 2 : 0);
 }
 
 function parseArgs(argv) {
   const o = { sizes: [100, 300], big: [1000], impl: 'both', steady: 20, cap: 120, block: 0,
-    blockOriginal: false, waitQuiet: 120, quietPct: 30, seeds: 2, basePort: 10000, json: null, md: null, quick: false, sizesGiven: false };
+    blockOriginal: false, waitQuiet: 120, quietPct: 30, seeds: 2, basePort: 10000, json: null, md: null, quick: false, sizesGiven: false,
+    render: null };
   const list = (s, name) => {
     if (s === undefined) usage(`${name} needs a value`);
     const v = s.split(',').filter(Boolean).map(Number);
@@ -74,6 +81,7 @@ function parseArgs(argv) {
       case '--json': o.json = argv[++i]; break;
       case '--md': o.md = argv[++i]; break;
       case '--quick': o.quick = true; break;
+      case '--render': o.render = argv[++i]; break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown option ${a}`);
     }
@@ -88,7 +96,10 @@ function parseArgs(argv) {
   return o;
 }
 
-const opt = parseArgs(process.argv.slice(2));
+// Options that leave a run standard: it may then replace the README's figures.
+const NEUTRAL = ['--json', '--md', '--wait-quiet', '--quiet-pct', '--base-port', '--render'];
+const choice = sections.readmeChoice(process.argv.slice(2), NEUTRAL);
+const opt = parseArgs(choice.argv);
 
 // ------------------------------------------------------------------ plan
 
@@ -280,17 +291,20 @@ function cpuCell(r) {
   return `${r.steady.cpuPct}${r.steady.block ? '*' : ''}`;
 }
 
-function report(results, m, totalS) {
+// The full report; `o` is the options of the run (the JSON keeps them).
+function report(results, m, totalS, o, title = true) {
   const L = [];
-  L.push(`# Cluster benchmark: gossiper vs node-gossip 0.0.3 (original)`);
-  L.push('');
+  if (title) {
+    L.push(`# Cluster benchmark: gossiper vs node-gossip 0.0.3 (original)`);
+    L.push('');
+  }
   L.push(`${m.date} · ${m.cpu}, ${m.cores} cores, ${m.memGB} GB · ${m.os} · Node ${m.node} · ` +
     `git ${m.git}${m.gitDirty ? ' (dirty tree)' : ''} · addon ${m.addon ? `${m.addon.sha256} (built ${m.addon.mtime})` : 'missing'} · ` +
     `GOSSIPER_THREADS ${m.gossiperThreads} · load average at start ${m.loadAvg.join(', ')}`);
   L.push('');
   L.push(`All N peers in one process, loopback, default settings (1 s rounds; gossiper's defaults: fanout 2, ` +
-    `'normal' detector), ${opt.seeds} seed(s) shared by all, an \`update\` listener on every peer. ` +
-    `Steady window ${opt.steady} s; waits capped at ${opt.cap} s. Total run time ${fmtS(totalS * 1000)}.`);
+    `'normal' detector), ${o.seeds} seed(s) shared by all, an \`update\` listener on every peer. ` +
+    `Steady window ${o.steady} s; waits capped at ${o.cap} s. Total run time ${fmtS(totalS * 1000)}.`);
   L.push('');
   L.push('| peers | impl | start | all know all (join) | one key reaches all | CPU % of one core | RSS MB | bytes/peer/round | update events/s | stopped peer failed everywhere | false failures (steady) | run wall |');
   L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -365,19 +379,69 @@ function report(results, m, totalS) {
 
 // ------------------------------------------------------------------ main
 
+// The README's performance table: gossiper against node-gossip at every
+// size both ran, one row per measure, with the date and the command.
+function summary(results, m, o) {
+  const sizes = [...new Set(results.map((r) => r.n))].filter((n) =>
+    results.some((r) => r.n === n && r.impl === 'gossiper' && !r.error) &&
+    results.some((r) => r.n === n && r.impl === 'original' && !r.error));
+  if (sizes.length === 0) return null;
+  const pick = (n, impl) => results.find((r) => r.n === n && r.impl === impl);
+  const rows = [
+    ['all peers know all peers', (r) => r.join, timeCell, (r) => val(r.join), (r) => r.join && r.join.capped],
+    ['a new value reaches all', (r) => r.spread, spreadCell, (r) => val(r.spread), (r) => r.spread && r.spread.capped],
+    ['a stopped peer is failed everywhere', (r) => r.detect, detectCell, (r) => r.detect && (r.detect.capped ? r.detect.capMs : r.detect.ms), (r) => r.detect && r.detect.capped],
+    ['CPU, % of one core', (r) => r.steady, (s) => `${s.cpuPct}`, (r) => r.steady && r.steady.cpuPct, () => false],
+    ['memory (RSS), MB', (r) => r.steady, (s) => `${Math.round(s.rssMB)}`, (r) => r.steady && r.steady.rssMB, () => false],
+    ['bytes sent per peer per round', (r) => r.steady, (s) => `${s.bytesPerPeerPerRound}`, (r) => r.steady && r.steady.bytesPerPeerPerRound, () => false],
+  ];
+  const L = [];
+  L.push(`Measured on ${sections.day(m.date)} with \`npm run bench\` (${m.cpu}, ${m.cores} cores, Node ${m.node}): ` +
+    `all N peers in one process on loopback, default settings (1 s rounds), an \`update\` listener on every peer, ` +
+    `node-gossip 0.0.3 run in the same harness. Ratio: node-gossip ÷ gossiper (above 1: gossiper is faster or lighter; ` +
+    `it sends more because it gossips with 2 peers a round, node-gossip with 1). Method and every figure: ` +
+    `[bench/README.md](bench/README.md).`);
+  L.push('');
+  L.push(`| | ${sizes.map((n) => `gossiper, N = ${n} | node-gossip | ratio`).join(' | ')} |`);
+  L.push(`|---|${sizes.map(() => '---|---|---').join('|')}|`);
+  for (const [label, has, cell, num, capped] of rows) {
+    const cells = sizes.map((n) => {
+      const g = pick(n, 'gossiper');
+      const og = pick(n, 'original');
+      const c = (r) => (has(r) ? cell(has(r)) : '—');
+      return `${c(g)} | ${c(og)} | ${ratio(num(og), num(g), capped(og), capped(g))}`;
+    });
+    L.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  return L.join('\n');
+}
+
+// Puts a run's figures in bench/README.md and the README's performance table.
+function updateReadmes(saved) {
+  const { machine: m, options: o, totalS, results } = saved;
+  sections.writeSection('cluster', report(results, m, totalS, o, false));
+  const table = summary(results, m, o);
+  if (table) sections.writeSection('cluster-summary', table, sections.MAIN_README);
+  for (const f of require('./plot').update({ cluster: saved })) console.error(`bench: plotted ${path.relative(process.cwd(), f)}`);
+}
+
 async function main() {
+  if (opt.render) {
+    updateReadmes(JSON.parse(fs.readFileSync(opt.render, 'utf8')));
+    return;
+  }
   const runs = plan();
   const m = machine();
-  const stamp = m.date.replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
-  const jsonFile = path.resolve(opt.json || path.join(__dirname, 'results', `cluster-${stamp}.json`));
+  const jsonFile = path.resolve(opt.json || sections.outFile('cluster', new Date(m.date), 'json'));
   const mdFile = path.resolve(opt.md || jsonFile.replace(/\.json$/, '') + '.md');
   console.error(`bench: ${runs.length} runs: ${runs.map((r) => `${r.impl}@${r.n}`).join(', ')}; ` +
     `steady ${opt.steady} s, caps ${opt.cap} s${opt.block ? `, block ${opt.block} ms` : ''}`);
   const t0 = Date.now();
   const results = [];
+  const saved = () => ({ machine: m, options: opt, totalS: (Date.now() - t0) / 1000, results });
   const write = () => {
     fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
-    fs.writeFileSync(jsonFile, JSON.stringify({ machine: m, options: opt, totalS: (Date.now() - t0) / 1000, results }, null, 2));
+    fs.writeFileSync(jsonFile, JSON.stringify(saved(), null, 2));
   };
   for (const r of runs) {
     if (interrupted) break;
@@ -393,12 +457,14 @@ async function main() {
   }
   const totalS = (Date.now() - t0) / 1000;
   write();
-  const md = report(results, m, totalS);
+  const md = report(results, m, totalS, opt);
   fs.writeFileSync(mdFile, `${md}\n`);
   console.log(md);
   console.error(`\nbench: results in ${path.relative(process.cwd(), jsonFile)} and ${path.relative(process.cwd(), mdFile)}`);
   const failed = results.filter((r) => r.error);
   if (interrupted) process.exit(130);
+  if (choice.readme && failed.length === 0) updateReadmes(saved());
+  else console.error('bench: README figures not updated (not a standard, complete run; --readme forces it)');
   process.exit(failed.length ? 1 : 0);
 }
 

@@ -15,6 +15,9 @@
 //     --loss P             message loss, 0..1 (default 0)
 //     --steady S           the quiet window, seconds (default 20)
 //     --cap S              each wait gives up after S seconds (default 120)
+//     --readme, --no-readme  do or do not put the figures in bench/README.md and
+//                          redraw bench/plots (default: yes for a run of the
+//                          default sizes and settings)
 //
 // Each object has n, join_ms (every node holds every other alive), spread_ms
 // (the key reached every node), fail_ms (the stopped node is failed at every
@@ -24,6 +27,9 @@
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+
+const sections = require('./sections');
+const plot = require('./plot');
 
 const root = path.join(__dirname, '..');
 
@@ -46,7 +52,7 @@ function parseArgs(argv) {
     } else if (['--seed', '--loss', '--steady', '--cap'].includes(a)) {
       opts.extra.push(a, next());
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 22)
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 25)
         .map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else {
@@ -77,8 +83,25 @@ function table(rows) {
   return lines.join('\n');
 }
 
+function gitRev() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+// bench/README.md's section: when and what ran, then the table.
+function publish(rows, date) {
+  const git = gitRev();
+  const head = `${sections.day(date)}${git ? ` · git ${git}` : ''} · \`npm run bench:sim\`, one run per size, seed 1.`;
+  sections.writeSection('sim', `${head}\n\n${table(rows)}`);
+  for (const f of plot.update({ sim: { results: rows, date } })) process.stderr.write(`plotted ${path.relative(process.cwd(), f)}\n`);
+}
+
 function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const choice = sections.readmeChoice(process.argv.slice(2), ['--json']);
+  const opts = parseArgs(choice.argv);
   const bin = build();
   const rows = [];
   for (const n of opts.sizes) {
@@ -89,14 +112,17 @@ function main() {
     });
     rows.push(...JSON.parse(out));
   }
+  const date = new Date().toISOString();
   const text = table(rows);
   if (opts.json === '-') {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     process.stderr.write(`${text}\n`);
   } else {
     process.stdout.write(`${text}\n`);
-    if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify(rows, null, 2)}\n`);
+    const file = opts.json || sections.outFile('sim', new Date(date), 'json');
+    fs.writeFileSync(file, `${JSON.stringify(rows, null, 2)}\n`);
   }
+  if (choice.readme) publish(rows, date);
 }
 
 try {

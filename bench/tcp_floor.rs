@@ -5,7 +5,7 @@
 //! of fixed sizes; the messages are zeros and nobody parses them. It prints
 //! the process's CPU (user + system, getrusage) as a percentage of one core.
 //!
-//!   npm run bench:floor       # = cargo run --release --example tcp_floor
+//!   npm run bench:floor       # = node bench/floor.js, which runs this and keeps the table
 //!   tcp_floor [--seconds 10] [--sizes 2500,2700,1200]    # the standard rows
 //!   tcp_floor --rate 236 --together 2 [--reuse] ...       # one row
 //!
@@ -13,9 +13,11 @@
 //! shut it down after, as node-gossip does and as gossiper must with it.
 //! With `--reuse`, the exchanges run over 16 connections kept open: what a
 //! persistent-connection extension between gossiper peers could reach.
-//! The defaults are the N = 100 cluster benchmark's steady state: 100 peers
-//! starting 2.36 exchanges a round each and writing 15.2 KB a round:
-//! 6.4 KB an exchange, a 100-entry digest (2.5 KB) and the rest.
+//! The defaults stand for the N = 100 cluster benchmark's steady state with
+//! node-gossip's three messages: 100 peers starting a little over two
+//! exchanges a round each (fan-out 2 plus pushes), a 100-entry digest and
+//! the updates of a round. When the protocol or the benchmark changes, take
+//! the rate and sizes from the cluster benchmark's bytes/peer/round again.
 
 use std::time::{Duration, Instant};
 

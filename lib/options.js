@@ -79,7 +79,16 @@ function profileDefaults(profile, gossipIntervalMs) {
   return out;
 }
 const LAN = profileDefaults('lan');
-for (const [name, spec] of Object.entries(OPTIONS)) spec.default = LAN[name];
+// The defaults that scale with the round: `perInterval` is the multiple of
+// gossipIntervalMs the core derives them as.
+const AT_2S = profileDefaults('lan', 2000);
+for (const [name, spec] of Object.entries(OPTIONS)) {
+  spec.default = LAN[name];
+  const d = LAN[name];
+  if (name !== 'gossipIntervalMs' && typeof d === 'number' && d > 0 && AT_2S[name] === (2000 / LAN.gossipIntervalMs) * d) {
+    spec.perInterval = d / LAN.gossipIntervalMs;
+  }
+}
 
 // Profiles set defaults for several options at once (what each changes from
 // 'lan'); explicit options win.

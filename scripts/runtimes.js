@@ -29,7 +29,10 @@
 //                `bun test` / `deno test -A`, less events.test.js, whose
 //                tests lean on Node itself: V8's gc() through node:vm (Bun
 //                runs JavaScriptCore) and a child started as `node -e` (Deno
-//                reads that command line its own way).
+//                reads that command line its own way), and docs.test.js,
+//                which runs the README's samples as Node programs
+//                (`process.execPath FILE`, which Deno runs without the
+//                permissions an addon needs) and checks docs, not runtimes.
 //                Deno also leaves out hostile.test.js: in its 500-connection
 //                flood more sockets were still open at 400 ms than the test
 //                allows (46, for at most 40) in 2 of 8 runs; Node and Bun
@@ -150,7 +153,7 @@ async function otherRuntime(bin, runArgs, testArgs, leaveOut = []) {
   const last = smoke.out.trim().split('\n').pop() || '';
   if (!/^\{"ok":true/.test(last)) smoke.ok = false;
   const rows = [{ file: 'support/smoke.mjs', ...smoke }];
-  for (const file of suites([...NOT_HERE, 'events.test.js', ...leaveOut])) {
+  for (const file of suites([...NOT_HERE, 'events.test.js', 'docs.test.js', ...leaveOut])) {
     rows.push({ file: path.basename(file), ...(await run(bin, [...testArgs, file], FILE_TIMEOUT_MS)) });
   }
   const failed = rows.filter((r) => !r.ok);

@@ -28,6 +28,7 @@ a.on('update', (peer: PeerName, key: string, value: unknown) => {
 });
 a.on('new_peer', (peer) => peer.toUpperCase());
 a.on('peer_failed', (peer: string) => void peer);
+a.on('peer_left', (peer: PeerName) => peer.length);
 a.on('delete', (peer, key) => peer.length + key.length);
 a.once('peer_alive', (peer) => peer.length);
 a.prependListener('update', (peer, key, value: Value) => [peer, key, value]);
