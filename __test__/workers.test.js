@@ -5,7 +5,7 @@
 // others report the member failed, and the process neither crashes nor hangs
 // (the napi-rs hazards: an addon image unloaded under running threads, a
 // threadsafe function released after its environment is gone).
-// Ports: 26000-26499.
+// Ports: 29500-29999.
 //
 //   node --test __test__/workers.test.js
 
@@ -17,7 +17,7 @@ const { Worker } = require('worker_threads');
 const { Gossiper } = require('..');
 const { waitFor, once, isFree, PortRange, stopAll, runNode } = require('./support/util');
 
-const ports = new PortRange(26000, 26499);
+const ports = new PortRange(29500, 29999);
 const WORKER_MEMBER = path.join(__dirname, 'support', 'worker-member.js');
 const PROCESS = path.join(__dirname, 'support', 'workers-process.js');
 const OPTIONS = { gossipIntervalMs: 50 };
