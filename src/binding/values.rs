@@ -43,6 +43,11 @@ struct Encoder {
     max_depth: usize,
     map_ctor: sys::napi_value,
     set_ctor: sys::napi_value,
+    /// The arrays and objects being encoded, outermost first, each with the
+    /// length of its path: what a cycle is looked for in once the depth
+    /// limit is reached (never before, so well-formed values pay nothing
+    /// for it but a push and a pop).
+    ancestors: Vec<(sys::napi_value, usize)>,
 }
 
 /// Encodes `value` as msgpack. `path` names the argument in messages.
@@ -56,6 +61,7 @@ pub unsafe fn encode(env: sys::napi_env, value: sys::napi_value, max_depth: usiz
         max_depth,
         map_ctor: ptr::null_mut(),
         set_ctor: ptr::null_mut(),
+        ancestors: Vec::new(),
     };
     let mut path = String::from("value");
     unsafe { e.value(value, 0, &mut path)? };
@@ -274,12 +280,11 @@ impl Encoder {
 
     unsafe fn object(&mut self, v: sys::napi_value, depth: usize, path: &mut String) -> Enc<()> {
         if depth >= self.max_depth {
-            return Err(EncodeError::Type(format!(
-                "{path} nests deeper than {} levels (or contains a cycle)",
-                self.max_depth
-            )));
+            let e = unsafe { self.too_deep(v, path)? };
+            return Err(e);
         }
         if unsafe { self.is(sys::napi_is_array, v)? } {
+            self.ancestors.push((v, path.len()));
             let mut n = 0u32;
             ok(unsafe { sys::napi_get_array_length(self.env, v, &mut n) })?;
             crate::wire::write::write_array_len(&mut self.out, n as usize);
@@ -292,6 +297,7 @@ impl Encoder {
                 unsafe { self.value(item, depth + 1, path)? };
             }
             path.truncate(base);
+            self.ancestors.pop();
             return Ok(());
         }
         if unsafe { self.bytes_of_view(v)? }.is_some() {
@@ -316,6 +322,7 @@ impl Encoder {
                 "{path} is a Set, which has no msgpack form here; pass [...set]"
             )));
         }
+        self.ancestors.push((v, path.len()));
         let mut keys = ptr::null_mut();
         ok(unsafe {
             sys::napi_get_all_property_names(
@@ -344,7 +351,33 @@ impl Encoder {
             unsafe { self.value(item, depth + 1, path)? };
         }
         path.truncate(base);
+        self.ancestors.pop();
         Ok(())
+    }
+
+    /// The error for `v`, at `path`, one level deeper than allowed: a cycle
+    /// when an object on the way down to it is met again (named once, where
+    /// it first refers back), else the depth.
+    unsafe fn too_deep(&self, v: sys::napi_value, path: &str) -> Enc<EncodeError> {
+        let mut chain = self.ancestors.clone();
+        chain.push((v, path.len()));
+        for (j, &(later, later_len)) in chain.iter().enumerate().skip(1) {
+            for &(earlier, earlier_len) in &chain[..j] {
+                let mut same = false;
+                ok(unsafe { sys::napi_strict_equals(self.env, earlier, later, &mut same) })?;
+                if same {
+                    return Ok(EncodeError::Type(format!(
+                        "{} refers back to {} (the value contains a cycle)",
+                        &path[..later_len],
+                        &path[..earlier_len]
+                    )));
+                }
+            }
+        }
+        Ok(EncodeError::Type(format!(
+            "{path} nests deeper than {} levels",
+            self.max_depth
+        )))
     }
 }
 
