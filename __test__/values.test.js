@@ -261,6 +261,38 @@ describe('values between two gossipers', () => {
   });
 });
 
+describe('refused values (no network needed)', () => {
+  const refused = (g, value, message) => assert.throws(() => g.setLocalState('k', value),
+    { name: 'TypeError', code: 'ERR_GOSSIPER_INVALID_VALUE', message });
+
+  test('a cyclic value is refused once, naming where it refers back', () => {
+    const g = new Gossiper({ port: 0, maxValueDepth: DEPTH });
+    g.setLocalState('k', 'kept');
+    const self = { a: 1 };
+    self.self = self;
+    refused(g, self, 'value.self refers back to value (the value contains a cycle)');
+    const list = [1];
+    list.push(list);
+    refused(g, list, 'value[1] refers back to value (the value contains a cycle)');
+    // the cycle below the top, through an array and an object
+    const inner = { list: [] };
+    inner.list.push({ up: inner });
+    refused(g, { data: inner }, 'value.data.list[0].up refers back to value.data (the value contains a cycle)');
+    // the same object twice, side by side, is no cycle
+    const shared = { x: 1 };
+    g.setLocalState('shared', { a: shared, b: [shared, shared] });
+    assert.equal(g.getLocalState('k'), 'kept');
+  });
+
+  test('nesting deeper than maxValueDepth without a cycle is refused as too deep', () => {
+    const g = new Gossiper({ port: 0, maxValueDepth: 3 });
+    refused(g, { a: { b: { c: { d: 1 } } } }, 'value.a.b.c nests deeper than 3 levels');
+    // a fresh object at every level (a getter) never repeats: too deep, not a cycle
+    const endless = { get next() { return { get next() { return endless.next; } }; } };
+    refused(g, endless, 'value.next.next.next nests deeper than 3 levels');
+  });
+});
+
 describe('nesting limits (no network needed)', () => {
   test(`maxValueDepth (${DEPTH}): ${DEPTH} levels are accepted, ${DEPTH + 1} refused with TypeError`, () => {
     const g = new Gossiper({ port: 0, maxValueDepth: DEPTH });

@@ -20,11 +20,12 @@
 //! - whatever `decode` accepts, the crate's own encoders write back so that
 //!   it decodes to the same message (up to what the encoders normalise);
 //! - the reader's cursor stays inside its buffer, and `peek_kind` agrees
-//!   with the typed readers.
+//!   with the typed readers (`str_bytes` also with `str`).
 #![no_main]
 
+use gossiper::wire::marker::Kind;
 use gossiper::wire::message::{encode_request, encode_response};
-use gossiper::wire::read::{Kind, Reader};
+use gossiper::wire::read::Reader;
 use gossiper::wire::{decode, DecodeError, Incoming, ScanError, ScanLimits, Scanner};
 use libfuzzer_sys::fuzz_target;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -227,13 +228,34 @@ fn round_trip(m: &Incoming, limits: Option<ScanLimits>) {
     }
 }
 
+/// A typed reader's result against what `peek_kind` said before it: an
+/// item of the kinds `want` reads (or is cut short), any other is refused
+/// for its type, and where there is no item the reader says why alike.
+fn agrees<T: std::fmt::Debug>(
+    res: &Result<T, DecodeError>,
+    kind: Result<Kind, DecodeError>,
+    want: &[Kind],
+) {
+    match kind {
+        Ok(k) if want.contains(&k) => assert!(
+            matches!(res, Ok(_) | Err(DecodeError::Truncated)),
+            "{res:?} for {k:?}"
+        ),
+        Ok(k) => assert!(
+            matches!(res, Err(DecodeError::Type(_))),
+            "{res:?} for {k:?}"
+        ),
+        Err(e) => assert!(matches!(res, Err(x) if *x == e), "{res:?} after {e:?}"),
+    }
+}
+
 /// The reader on a raw slice, driven by `ops`.
 fn reader_ops(buf: &[u8], ops: &[u8]) {
     let mut r = Reader::new(buf);
     for &op in ops.iter().take(64) {
         let before = r.position();
         let kind = r.peek_kind();
-        match op % 9 {
+        match op % 13 {
             0 => {
                 if let Ok(raw) = r.raw() {
                     assert!(!raw.is_empty());
@@ -283,6 +305,33 @@ fn reader_ops(buf: &[u8], ops: &[u8]) {
             }
             7 => {
                 let _ = r.at_end();
+            }
+            9 => agrees(&r.number(), kind, &[Kind::Int, Kind::Float]),
+            10 => {
+                let res = r.bin();
+                agrees(&res, kind, &[Kind::Bin]);
+                if let Ok(b) = res {
+                    assert!(b.len() < r.position() - before);
+                }
+            }
+            11 => {
+                let res = r.ext();
+                agrees(&res, kind, &[Kind::Ext]);
+                if let Ok((_, data)) = res {
+                    assert!(data.len() + 2 <= r.position() - before);
+                }
+            }
+            12 => {
+                let checked = Reader::new(&buf[before..]).str();
+                let res = r.str_bytes();
+                agrees(&res, kind, &[Kind::Str]);
+                // the unchecked bytes are what `str` returns, when UTF-8
+                match (res, checked) {
+                    (Ok(b), Ok(s)) => assert_eq!(b, s.as_bytes()),
+                    (Ok(_), Err(e)) => assert_eq!(e, DecodeError::Utf8),
+                    (Err(e), Ok(_)) => panic!("str accepts what str_bytes refuses: {e:?}"),
+                    (Err(_), Err(_)) => {}
+                }
             }
             _ => {
                 // a reader positioned past a prefix of the buffer

@@ -16,7 +16,8 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::wire::read::{be_uint, Kind, Reader};
+use crate::wire::marker::{be_at, Kind};
+use crate::wire::read::{Number, Reader};
 
 /// Why a JavaScript value could not be encoded.
 pub enum EncodeError {
@@ -42,6 +43,11 @@ struct Encoder {
     max_depth: usize,
     map_ctor: sys::napi_value,
     set_ctor: sys::napi_value,
+    /// The arrays and objects being encoded, outermost first, each with the
+    /// length of its path: what a cycle is looked for in once the depth
+    /// limit is reached (never before, so well-formed values pay nothing
+    /// for it but a push and a pop).
+    ancestors: Vec<(sys::napi_value, usize)>,
 }
 
 /// Encodes `value` as msgpack. `path` names the argument in messages.
@@ -55,6 +61,7 @@ pub unsafe fn encode(env: sys::napi_env, value: sys::napi_value, max_depth: usiz
         max_depth,
         map_ctor: ptr::null_mut(),
         set_ctor: ptr::null_mut(),
+        ancestors: Vec::new(),
     };
     let mut path = String::from("value");
     unsafe { e.value(value, 0, &mut path)? };
@@ -273,12 +280,11 @@ impl Encoder {
 
     unsafe fn object(&mut self, v: sys::napi_value, depth: usize, path: &mut String) -> Enc<()> {
         if depth >= self.max_depth {
-            return Err(EncodeError::Type(format!(
-                "{path} nests deeper than {} levels (or contains a cycle)",
-                self.max_depth
-            )));
+            let e = unsafe { self.too_deep(v, path)? };
+            return Err(e);
         }
         if unsafe { self.is(sys::napi_is_array, v)? } {
+            self.ancestors.push((v, path.len()));
             let mut n = 0u32;
             ok(unsafe { sys::napi_get_array_length(self.env, v, &mut n) })?;
             crate::wire::write::write_array_len(&mut self.out, n as usize);
@@ -291,6 +297,7 @@ impl Encoder {
                 unsafe { self.value(item, depth + 1, path)? };
             }
             path.truncate(base);
+            self.ancestors.pop();
             return Ok(());
         }
         if unsafe { self.bytes_of_view(v)? }.is_some() {
@@ -315,6 +322,7 @@ impl Encoder {
                 "{path} is a Set, which has no msgpack form here; pass [...set]"
             )));
         }
+        self.ancestors.push((v, path.len()));
         let mut keys = ptr::null_mut();
         ok(unsafe {
             sys::napi_get_all_property_names(
@@ -343,7 +351,33 @@ impl Encoder {
             unsafe { self.value(item, depth + 1, path)? };
         }
         path.truncate(base);
+        self.ancestors.pop();
         Ok(())
+    }
+
+    /// The error for `v`, at `path`, one level deeper than allowed: a cycle
+    /// when an object on the way down to it is met again (named once, where
+    /// it first refers back), else the depth.
+    unsafe fn too_deep(&self, v: sys::napi_value, path: &str) -> Enc<EncodeError> {
+        let mut chain = self.ancestors.clone();
+        chain.push((v, path.len()));
+        for (j, &(later, later_len)) in chain.iter().enumerate().skip(1) {
+            for &(earlier, earlier_len) in &chain[..j] {
+                let mut same = false;
+                ok(unsafe { sys::napi_strict_equals(self.env, earlier, later, &mut same) })?;
+                if same {
+                    return Ok(EncodeError::Type(format!(
+                        "{} refers back to {} (the value contains a cycle)",
+                        &path[..later_len],
+                        &path[..earlier_len]
+                    )));
+                }
+            }
+        }
+        Ok(EncodeError::Type(format!(
+            "{path} nests deeper than {} levels",
+            self.max_depth
+        )))
     }
 }
 
@@ -434,33 +468,15 @@ enum Scalar {
     Signed(i64),
 }
 
-/// `raw` is one whole msgpack int or float (marker included).
-fn scalar(raw: &[u8]) -> Scalar {
+/// How JavaScript sees a msgpack number.
+fn scalar(n: Number) -> Scalar {
     const SAFE: u64 = (1 << 53) - 1;
-    let (m, rest) = (raw[0], &raw[1..]);
-    match m {
-        0x00..=0x7f => Scalar::Number(f64::from(m)),
-        0xe0..=0xff => Scalar::Number(f64::from(m as i8)),
-        0xca => Scalar::Number(f64::from(f32::from_bits(be_uint(rest) as u32))),
-        0xcb => Scalar::Number(f64::from_bits(be_uint(rest))),
-        0xcc..=0xcf => match be_uint(rest) {
-            n if n <= SAFE => Scalar::Number(n as f64),
-            n => Scalar::Unsigned(n),
-        },
-        _ => {
-            let bits = be_uint(rest);
-            let n = match rest.len() {
-                1 => i64::from(bits as u8 as i8),
-                2 => i64::from(bits as u16 as i16),
-                4 => i64::from(bits as u32 as i32),
-                _ => bits as i64,
-            };
-            if n.unsigned_abs() <= SAFE {
-                Scalar::Number(n as f64)
-            } else {
-                Scalar::Signed(n)
-            }
-        }
+    match n {
+        Number::Float(f) => Scalar::Number(f),
+        Number::Uint(n) if n <= SAFE => Scalar::Number(n as f64),
+        Number::Uint(n) => Scalar::Unsigned(n),
+        Number::Int(n) if n.unsigned_abs() <= SAFE => Scalar::Number(n as f64),
+        Number::Int(n) => Scalar::Signed(n),
     }
 }
 
@@ -468,15 +484,11 @@ fn scalar(raw: &[u8]) -> Scalar {
 /// that needs no BigInt: events carry those without creating a JS value.
 pub fn as_number(bytes: &[u8]) -> Option<f64> {
     let mut r = Reader::new(bytes);
-    match r.peek_kind().ok()? {
-        Kind::Int | Kind::Float => {}
-        _ => return None,
-    }
-    let raw = r.raw().ok()?;
-    if raw.len() != bytes.len() {
+    let n = r.number().ok()?;
+    if !r.at_end() {
         return None;
     }
-    match scalar(raw) {
+    match scalar(n) {
         Scalar::Number(n) => Some(n),
         _ => None,
     }
@@ -493,33 +505,18 @@ unsafe fn decode_one(env: sys::napi_env, r: &mut Reader) -> Result<sys::napi_val
             let b = r.bool()?;
             nst(unsafe { sys::napi_get_boolean(env, b, &mut v) })?;
         }
-        Kind::Int | Kind::Float => match scalar(r.raw()?) {
+        Kind::Int | Kind::Float => match scalar(r.number()?) {
             Scalar::Number(n) => nst(unsafe { sys::napi_create_double(env, n, &mut v) })?,
             Scalar::Unsigned(n) => nst(unsafe { sys::napi_create_bigint_uint64(env, n, &mut v) })?,
             Scalar::Signed(n) => nst(unsafe { sys::napi_create_bigint_int64(env, n, &mut v) })?,
         },
         Kind::Str => {
-            let raw = r.raw()?;
-            let head = match raw[0] {
-                0xd9 => 2,
-                0xda => 3,
-                0xdb => 5,
-                _ => 1,
-            };
-            let s = &raw[head..];
+            let s = r.str_bytes()?;
             nst(unsafe {
                 sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v)
             })?;
         }
-        Kind::Bin => {
-            let raw = r.raw()?;
-            let head = match raw[0] {
-                0xc4 => 2,
-                0xc5 => 3,
-                _ => 5,
-            };
-            v = unsafe { buffer(env, &raw[head..])? };
-        }
+        Kind::Bin => v = unsafe { buffer(env, r.bin()?)? },
         Kind::Array => {
             let n = r.array_len()?;
             nst(unsafe { sys::napi_create_array_with_length(env, n, &mut v) })?;
@@ -538,8 +535,7 @@ unsafe fn decode_one(env: sys::napi_env, r: &mut Reader) -> Result<sys::napi_val
             }
         }
         Kind::Ext => {
-            let raw = r.raw()?;
-            let (kind, data) = ext_parts(raw).ok_or(DecodeFail::Data)?;
+            let (kind, data) = r.ext()?;
             if kind == -1 {
                 if let Some(ms) = timestamp_ms(data) {
                     nst(unsafe { sys::napi_create_date(env, ms, &mut v) })?;
@@ -606,29 +602,19 @@ unsafe fn set_own(
     nst(unsafe { sys::napi_define_properties(env, obj, 1, &desc) })
 }
 
-fn ext_parts(raw: &[u8]) -> Option<(i8, &[u8])> {
-    let (kind_at, data_at) = match raw[0] {
-        0xd4..=0xd8 => (1, 2),
-        0xc7 => (2, 3),
-        0xc8 => (3, 4),
-        0xc9 => (5, 6),
-        _ => return None,
-    };
-    Some((*raw.get(kind_at)? as i8, raw.get(data_at..)?))
-}
-
+/// The msgpack timestamp (ext -1) in `data`, in milliseconds.
 fn timestamp_ms(data: &[u8]) -> Option<f64> {
     match data.len() {
-        4 => Some(be_uint(data) as f64 * 1000.0),
+        4 => Some(be_at(data, 0, 4)? as f64 * 1000.0),
         8 => {
-            let v = be_uint(data);
+            let v = be_at(data, 0, 8)?;
             let nanos = (v >> 34) as f64;
             let secs = (v & ((1 << 34) - 1)) as f64;
             Some(secs * 1000.0 + nanos / 1_000_000.0)
         }
         12 => {
-            let nanos = be_uint(&data[..4]) as f64;
-            let secs = be_uint(&data[4..]) as i64 as f64;
+            let nanos = be_at(data, 0, 4)? as f64;
+            let secs = be_at(data, 4, 8)? as i64 as f64;
             Some(secs * 1000.0 + nanos / 1_000_000.0)
         }
         _ => None,

@@ -19,7 +19,8 @@
 //! - an update may carry a fifth element `true`: the key was deleted (its
 //!   value is then nil, which is what old peers see).
 
-use super::read::{Kind, Reader};
+use super::marker::Kind;
+use super::read::Reader;
 use super::write::*;
 use super::DecodeError;
 

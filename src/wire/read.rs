@@ -2,7 +2,7 @@
 //! scanner), reading typed fields and borrowing strings and raw values from
 //! the buffer so nothing is copied until the core decides to keep it.
 
-use super::scan::header;
+use super::marker::{self, be_at, header, Kind};
 use super::DecodeError;
 
 pub struct Reader<'a> {
@@ -10,18 +10,15 @@ pub struct Reader<'a> {
     pos: usize,
 }
 
-/// What a msgpack item is, for the fields whose type varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Nil,
-    Bool,
-    Int,
-    Float,
-    Str,
-    Bin,
-    Array,
-    Map,
-    Ext,
+/// A msgpack number, as wide as its encoding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    /// A positive fixint or uint 8 to 64.
+    Uint(u64),
+    /// A negative fixint or int 8 to 64 (of any sign).
+    Int(i64),
+    /// float 32 or 64.
+    Float(f64),
 }
 
 impl<'a> Reader<'a> {
@@ -38,23 +35,38 @@ impl<'a> Reader<'a> {
     }
 
     fn be(&self, at: usize, n: usize) -> Result<u64, DecodeError> {
-        let bytes = self.buf.get(at..at + n).ok_or(DecodeError::Truncated)?;
-        Ok(be_uint(bytes))
+        be_at(self.buf, at, n).ok_or(DecodeError::Truncated)
     }
 
     pub fn peek_kind(&self) -> Result<Kind, DecodeError> {
-        Ok(match self.byte(self.pos)? {
-            0xc0 => Kind::Nil,
-            0xc2 | 0xc3 => Kind::Bool,
-            0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => Kind::Int,
-            0xca | 0xcb => Kind::Float,
-            0xa0..=0xbf | 0xd9..=0xdb => Kind::Str,
-            0xc4..=0xc6 => Kind::Bin,
-            0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
-            0x80..=0x8f | 0xde | 0xdf => Kind::Map,
-            0xc7..=0xc9 | 0xd4..=0xd8 => Kind::Ext,
-            b => return Err(DecodeError::Type(b)),
-        })
+        let b = self.byte(self.pos)?;
+        marker::marker(b).kind().ok_or(DecodeError::Type(b))
+    }
+
+    /// The item at the cursor, which must be a `want`: the size of its head
+    /// and its length (or count).
+    #[inline]
+    fn sized(&self, want: Kind) -> Result<(usize, u64), DecodeError> {
+        let b = self.byte(self.pos)?;
+        let m = marker::marker(b);
+        if !m.is(want) {
+            return Err(DecodeError::Type(b));
+        }
+        let n = m
+            .length(&self.buf[self.pos..])
+            .ok_or(DecodeError::Truncated)?;
+        Ok((m.head(), n))
+    }
+
+    /// The payload of the string or binary at the cursor, and where the
+    /// item ends; the cursor stays.
+    #[inline]
+    fn payload(&self, want: Kind) -> Result<(&'a [u8], usize), DecodeError> {
+        let (head, len) = self.sized(want)?;
+        let start = self.pos + head;
+        let end = start + len as usize;
+        let bytes = self.buf.get(start..end).ok_or(DecodeError::Truncated)?;
+        Ok((bytes, end))
     }
 
     /// Skips one item of any type and returns its raw bytes.
@@ -80,43 +92,19 @@ impl<'a> Reader<'a> {
     }
 
     pub fn map_len(&mut self) -> Result<usize, DecodeError> {
-        let m = self.byte(self.pos)?;
-        let (head, n) = match m {
-            0x80..=0x8f => (1, u64::from(m & 0x0f)),
-            0xde => (3, self.be(self.pos + 1, 2)?),
-            0xdf => (5, self.be(self.pos + 1, 4)?),
-            _ => return Err(DecodeError::Type(m)),
-        };
+        let (head, n) = self.sized(Kind::Map)?;
         self.pos += head;
         Ok(n as usize)
     }
 
     pub fn array_len(&mut self) -> Result<usize, DecodeError> {
-        let m = self.byte(self.pos)?;
-        let (head, n) = match m {
-            0x90..=0x9f => (1, u64::from(m & 0x0f)),
-            0xdc => (3, self.be(self.pos + 1, 2)?),
-            0xdd => (5, self.be(self.pos + 1, 4)?),
-            _ => return Err(DecodeError::Type(m)),
-        };
+        let (head, n) = self.sized(Kind::Array)?;
         self.pos += head;
         Ok(n as usize)
     }
 
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let m = self.byte(self.pos)?;
-        let (head, len) = match m {
-            0xa0..=0xbf => (1, u64::from(m & 0x1f)),
-            0xd9 => (2, self.be(self.pos + 1, 1)?),
-            0xda => (3, self.be(self.pos + 1, 2)?),
-            0xdb => (5, self.be(self.pos + 1, 4)?),
-            _ => return Err(DecodeError::Type(m)),
-        };
-        let start = self.pos + head;
-        let bytes = self
-            .buf
-            .get(start..start + len as usize)
-            .ok_or(DecodeError::Truncated)?;
+        let (bytes, end) = self.payload(Kind::Str)?;
         // names and keys are nearly always ASCII: checked a word at a time,
         // without the general validator's set-up for a few bytes
         let s = if bytes.is_ascii() {
@@ -125,79 +113,132 @@ impl<'a> Reader<'a> {
         } else {
             std::str::from_utf8(bytes).map_err(|_| DecodeError::Utf8)?
         };
-        self.pos = start + len as usize;
+        self.pos = end;
         Ok(s)
     }
 
+    /// A string's bytes, not checked for UTF-8 (for a decoder that replaces
+    /// what is not UTF-8 rather than refusing it).
+    pub fn str_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let (bytes, end) = self.payload(Kind::Str)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    pub fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
+        let (bytes, end) = self.payload(Kind::Bin)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    /// An ext's type and data.
+    pub fn ext(&mut self) -> Result<(i8, &'a [u8]), DecodeError> {
+        let (head, len) = self.sized(Kind::Ext)?;
+        // the type byte sits between the head and the data
+        let at = self.pos + head;
+        let kind = self.byte(at)? as i8;
+        let end = at + 1 + len as usize;
+        let data = self.buf.get(at + 1..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok((kind, data))
+    }
+
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.byte(self.pos)? {
-            0xc2 => {
-                self.pos += 1;
-                Ok(false)
-            }
-            0xc3 => {
-                self.pos += 1;
-                Ok(true)
-            }
-            m => Err(DecodeError::Type(m)),
+        let b = self.byte(self.pos)?;
+        if !marker::marker(b).is(Kind::Bool) {
+            return Err(DecodeError::Type(b));
         }
+        self.pos += 1;
+        Ok(b == marker::TRUE)
+    }
+
+    /// The number at the cursor and where it ends; the cursor stays.
+    #[inline]
+    fn number_at(&self) -> Result<(Number, usize), DecodeError> {
+        let p = self.pos;
+        let b = self.byte(p)?;
+        let m = marker::marker(b);
+        let width = usize::from(m.fixed_len);
+        let n = match m.kind() {
+            Some(Kind::Int) => {
+                let bits = if width == 0 {
+                    // a fixint is its own marker
+                    u64::from(b)
+                } else {
+                    self.be(p + 1, width)?
+                };
+                if m.signed {
+                    // sign-extended from its width (a fixint's is one byte)
+                    let shift = 64 - 8 * width.max(1) as u32;
+                    Number::Int(((bits << shift) as i64) >> shift)
+                } else {
+                    Number::Uint(bits)
+                }
+            }
+            Some(Kind::Float) if width == 4 => {
+                Number::Float(f64::from(f32::from_bits(self.be(p + 1, 4)? as u32)))
+            }
+            Some(Kind::Float) => Number::Float(f64::from_bits(self.be(p + 1, 8)?)),
+            _ => return Err(DecodeError::Type(b)),
+        };
+        Ok((n, p + 1 + width))
+    }
+
+    /// Any msgpack int or float.
+    pub fn number(&mut self) -> Result<Number, DecodeError> {
+        let (n, end) = self.number_at()?;
+        self.pos = end;
+        Ok(n)
     }
 
     /// A non-negative integer that fits in 53 bits. Integral floats are
     /// accepted too: old JavaScript encoders may send numbers as doubles.
+    #[inline]
     pub fn version(&mut self) -> Result<u64, DecodeError> {
-        let m = self.byte(self.pos)?;
         let p = self.pos;
-        let (head, v): (usize, f64) = match m {
-            0x00..=0x7f => (1, f64::from(m)),
-            0xcc => (2, self.be(p + 1, 1)? as f64),
-            0xcd => (3, self.be(p + 1, 2)? as f64),
-            0xce => (5, self.be(p + 1, 4)? as f64),
-            0xcf => {
-                let v = self.be(p + 1, 8)?;
-                if v > super::MAX_VERSION {
-                    return Err(DecodeError::Range);
-                }
-                self.pos += 9;
-                return Ok(v);
+        let b = self.byte(p)?;
+        let m = marker::marker(b);
+        // what our encoders write, on every digest entry and update
+        if m.is(Kind::Int) && !m.signed {
+            let width = usize::from(m.fixed_len);
+            let v = if width == 0 {
+                u64::from(b)
+            } else {
+                self.be(p + 1, width)?
+            };
+            if v > super::MAX_VERSION {
+                return Err(DecodeError::Range);
             }
-            0xd0 => (2, self.be(p + 1, 1)? as u8 as i8 as f64),
-            0xd1 => (3, self.be(p + 1, 2)? as u16 as i16 as f64),
-            0xd2 => (5, self.be(p + 1, 4)? as u32 as i32 as f64),
-            0xd3 => {
-                let v = self.be(p + 1, 8)? as i64;
-                if v < 0 || v as u64 > super::MAX_VERSION {
-                    return Err(DecodeError::Range);
-                }
-                self.pos += 9;
-                return Ok(v as u64);
-            }
-            0xe0..=0xff => return Err(DecodeError::Range),
-            0xca => (5, f64::from(f32::from_bits(self.be(p + 1, 4)? as u32))),
-            0xcb => (9, f64::from_bits(self.be(p + 1, 8)?)),
-            _ => return Err(DecodeError::Type(m)),
-        };
-        if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= super::MAX_VERSION as f64) {
-            return Err(DecodeError::Range);
+            self.pos = p + 1 + width;
+            return Ok(v);
         }
-        self.pos += head;
-        Ok(v as u64)
+        self.other_version()
+    }
+
+    /// A version in any other encoding: a signed integer or a float. Out of
+    /// line, so that the common case stays small where it is inlined.
+    #[inline(never)]
+    fn other_version(&mut self) -> Result<u64, DecodeError> {
+        let (n, end) = self.number_at()?;
+        let v = match n {
+            Number::Uint(v) if v <= super::MAX_VERSION => v,
+            Number::Int(v) if (0..=super::MAX_VERSION as i64).contains(&v) => v as u64,
+            Number::Float(v)
+                if v.is_finite()
+                    && v >= 0.0
+                    && v.fract() == 0.0
+                    && v <= super::MAX_VERSION as f64 =>
+            {
+                v as u64
+            }
+            _ => return Err(DecodeError::Range),
+        };
+        self.pos = end;
+        Ok(v)
     }
 
     pub fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
-    }
-}
-
-/// A big-endian unsigned integer of up to 8 bytes (msgpack's lengths,
-/// integers and float bits), read with one load for msgpack's widths.
-pub fn be_uint(bytes: &[u8]) -> u64 {
-    match *bytes {
-        [a] => u64::from(a),
-        [a, b] => u64::from(u16::from_be_bytes([a, b])),
-        [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
-        [a, b, c, d, e, f, g, h] => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
-        _ => bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
     }
 }
 
@@ -321,6 +362,72 @@ mod tests {
             negative(&mut b).unwrap();
             assert_eq!(Reader::new(&b).version(), Err(DecodeError::Range), "{b:x?}");
         }
+    }
+
+    #[test]
+    fn numbers_keep_their_sign_and_width() {
+        use rmp::encode::*;
+        let mut buf = Vec::new();
+        write_sint(&mut buf, -32).unwrap(); // negative fixint
+        write_i8(&mut buf, -100).unwrap();
+        write_i16(&mut buf, -30_000).unwrap();
+        write_i32(&mut buf, -2_000_000_000).unwrap();
+        write_i64(&mut buf, i64::MIN).unwrap();
+        write_i8(&mut buf, 100).unwrap();
+        write_uint(&mut buf, 127).unwrap(); // positive fixint
+        write_u64(&mut buf, u64::MAX).unwrap();
+        write_f32(&mut buf, -0.5).unwrap();
+        write_f64(&mut buf, 1e300).unwrap();
+        let mut r = Reader::new(&buf);
+        let got: Vec<Number> = (0..10).map(|_| r.number().unwrap()).collect();
+        use Number::*;
+        let want = [
+            Int(-32),
+            Int(-100),
+            Int(-30_000),
+            Int(-2_000_000_000),
+            Int(i64::MIN),
+            Int(100),
+            Uint(127),
+            Uint(u64::MAX),
+            Float(-0.5),
+            Float(1e300),
+        ];
+        assert_eq!(got, want);
+        assert!(r.at_end());
+        assert_eq!(
+            Reader::new(&[0xa1, b'1']).number(),
+            Err(DecodeError::Type(0xa1))
+        );
+    }
+
+    #[test]
+    fn bin_ext_and_unchecked_strings_borrow_their_payload() {
+        use rmp::encode::*;
+        let mut buf = Vec::new();
+        write_bin(&mut buf, &[7; 300]).unwrap();
+        for len in [1u32, 2, 4, 8, 16, 3, 300, 70_000] {
+            write_ext_meta(&mut buf, len, 42).unwrap();
+            buf.extend((0..len).map(|i| i as u8));
+        }
+        buf.extend([0xa2, 0xff, 0xfe]); // not UTF-8
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.bin().unwrap(), &[7; 300]);
+        for len in [1usize, 2, 4, 8, 16, 3, 300, 70_000] {
+            let (kind, data) = r.ext().unwrap();
+            assert_eq!(kind, 42);
+            assert_eq!(data.len(), len);
+            assert!(data.iter().enumerate().all(|(i, &b)| b == i as u8));
+        }
+        assert_eq!(r.str_bytes().unwrap(), &[0xff, 0xfe]);
+        assert!(r.at_end());
+        // an ext cut inside its data, and one cut before its type byte
+        assert_eq!(
+            Reader::new(&[0xd5, 1, 0]).ext(),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(Reader::new(&[0xc7, 0]).ext(), Err(DecodeError::Truncated));
+        assert_eq!(Reader::new(&[0xc4, 0]).ext(), Err(DecodeError::Type(0xc4)));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use super::marker::{header, InvalidMarker};
+
 /// Limits applied while scanning one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScanLimits {
@@ -34,89 +36,6 @@ impl fmt::Display for ScanError {
             ScanError::TooDeep => f.write_str("message nests deeper than the depth limit"),
             ScanError::InvalidMarker(b) => write!(f, "invalid msgpack marker 0x{b:02x}"),
         }
-    }
-}
-
-/// The shape of one msgpack item as told by its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header {
-    /// Bytes of marker and length fields.
-    pub head: usize,
-    /// Bytes of payload after the head (string, binary and ext data, numbers).
-    pub payload: u64,
-    /// Items contained (array elements; map keys plus values).
-    pub children: u64,
-}
-
-/// Reads the header of the item starting at `buf[0]`; `Ok(None)` when more
-/// bytes are needed to know it.
-pub fn header(buf: &[u8]) -> Result<Option<Header>, ScanError> {
-    let Some(&marker) = buf.first() else {
-        return Ok(None);
-    };
-    let fixed = |head: usize, payload: u64| {
-        Ok(Some(Header {
-            head,
-            payload,
-            children: 0,
-        }))
-    };
-    let sized = |len_bytes: usize, extra: u64, per_child: u64, is_container: bool| {
-        if buf.len() < 1 + len_bytes {
-            return Ok(None);
-        }
-        let n = super::read::be_uint(&buf[1..1 + len_bytes]);
-        Ok(Some(if is_container {
-            Header {
-                head: 1 + len_bytes,
-                payload: 0,
-                children: n * per_child,
-            }
-        } else {
-            Header {
-                head: 1 + len_bytes,
-                payload: n + extra,
-                children: 0,
-            }
-        }))
-    };
-    match marker {
-        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => fixed(1, 0),
-        0x80..=0x8f => Ok(Some(Header {
-            head: 1,
-            payload: 0,
-            children: 2 * u64::from(marker & 0x0f),
-        })),
-        0x90..=0x9f => Ok(Some(Header {
-            head: 1,
-            payload: 0,
-            children: u64::from(marker & 0x0f),
-        })),
-        0xa0..=0xbf => fixed(1, u64::from(marker & 0x1f)),
-        0xc1 => Err(ScanError::InvalidMarker(marker)),
-        0xc4 | 0xd9 => sized(1, 0, 0, false),
-        0xc5 | 0xda => sized(2, 0, 0, false),
-        0xc6 | 0xdb => sized(4, 0, 0, false),
-        // ext 8/16/32: length, then a type byte, then the data
-        0xc7 => sized(1, 1, 0, false),
-        0xc8 => sized(2, 1, 0, false),
-        0xc9 => sized(4, 1, 0, false),
-        0xca => fixed(1, 4),
-        0xcb => fixed(1, 8),
-        0xcc | 0xd0 => fixed(1, 1),
-        0xcd | 0xd1 => fixed(1, 2),
-        0xce | 0xd2 => fixed(1, 4),
-        0xcf | 0xd3 => fixed(1, 8),
-        // fixext 1/2/4/8/16: a type byte, then the data
-        0xd4 => fixed(1, 2),
-        0xd5 => fixed(1, 3),
-        0xd6 => fixed(1, 5),
-        0xd7 => fixed(1, 9),
-        0xd8 => fixed(1, 17),
-        0xdc => sized(2, 0, 1, true),
-        0xdd => sized(4, 0, 1, true),
-        0xde => sized(2, 0, 2, true),
-        0xdf => sized(4, 0, 2, true),
     }
 }
 
@@ -151,7 +70,9 @@ impl Scanner {
                 self.reset();
                 return Ok(Some(len));
             }
-            let Some(h) = header(&buf[self.pos.min(buf.len())..])? else {
+            let Some(h) = header(&buf[self.pos.min(buf.len())..])
+                .map_err(|InvalidMarker(b)| ScanError::InvalidMarker(b))?
+            else {
                 return self.incomplete(buf);
             };
             let end = (self.pos as u64)
