@@ -58,6 +58,30 @@ export type UpdateArgs<S> =
   | { [K in Key<S>]: [peer: PeerName, key: K, value: S[K]] }[Key<S>]
   | [peer: PeerName, key: '__heartbeat__', value: number];
 
+/** What the `logger` option takes: pino's shape (console-like loggers fit too). */
+export interface GossiperLogger {
+  /** The native side's connection-level lines (a peer unreachable, a connection closed early). */
+  debug(obj: object, msg: string): void;
+  /** Not used by gossiper today; part of the shape it accepts. */
+  info(obj: object, msg: string): void;
+  /** Warnings, as the `'warning'` event also reports them. */
+  warn(obj: object, msg: string): void;
+  /** When present, gossiper logs through `child({ component: 'gossiper' })`. */
+  child?(bindings: object): GossiperLogger;
+  /** When present, native debug lines are made only if it says `'debug'` is enabled. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/** The argument of a `'warning'` event: an Error named GossiperWarning. */
+export interface GossiperWarning extends Error {
+  /** Always `'GossiperWarning'`. */
+  name: 'GossiperWarning';
+  /** What is wrong: another cluster name, another key, an update over a limit, a seed that does not resolve or never answers. */
+  code: 'GOSSIPER_WRONG_CLUSTER' | 'GOSSIPER_WRONG_KEY' | 'GOSSIPER_UPDATE_REFUSED' | 'GOSSIPER_SEED_UNRESOLVED' | 'GOSSIPER_SEED_UNREACHABLE';
+  /** The peer, address or seed it is about. */
+  peer: string;
+}
+
 /** The events a Gossiper emits and their listeners' arguments. An `'error'` event is never emitted. */
 export interface GossiperEvents<S = Record<string, Value>> {
   /**
@@ -81,6 +105,11 @@ export interface GossiperEvents<S = Record<string, Value>> {
   peer_left: [peer: PeerName];
   /** A peer failed for `deadPeerRemovalMs` was forgotten. */
   peer_removed: [peer: PeerName];
+  /**
+   * Something is misconfigured (never `'error'`): reported at most once a minute per kind and peer,
+   * counted every time in `stats().warnings`, and logged through the `logger` option.
+   */
+  warning: [warning: GossiperWarning];
 }
 
 /** A listener of `event`. */
@@ -125,7 +154,7 @@ export interface GossiperOptions {
   minStdDevMs?: number;
   /** Normal detector: silence tolerated beyond the mean, ms. Default 2 × gossipIntervalMs. */
   acceptablePauseMs?: number;
-  /** Forget a peer failed for this long (`'peer_removed'`); null keeps dead peers forever. Default null. */
+  /** Forget a peer failed for this long (`'peer_removed'`); null keeps dead peers forever, as node-gossip. Default 3 600 000 (1 h). */
   deadPeerRemovalMs?: number | null;
   /**
    * When a peer restarts, keys of its previous life that the new one has not set again within
@@ -166,6 +195,18 @@ export interface GossiperOptions {
   readTimeoutMs?: number;
   /** Time allowed to connect to a peer, ms. Default 2000. */
   connectTimeoutMs?: number;
+  /**
+   * The name to give this node, `"host:port"`, when peers must reach it at another address than the
+   * one it listens on (behind NAT, or bound to 0.0.0.0 in a container), as memberlist's AdvertiseAddr.
+   * Default null: the address it listens on.
+   */
+  advertise?: string | null;
+  /**
+   * A pino-compatible logger (`debug`, `info`, `warn`; `child` if it has one): warnings at warn, the
+   * native side's connection-level lines at debug, when the logger wants them. Default null: none
+   * (`GOSSIPER_DEBUG=1` then writes the lines to standard error).
+   */
+  logger?: GossiperLogger | null;
   /** Most incoming connections served at once; at the cap a new one evicts the one idle longest. Default 256. */
   maxConnections?: number;
 }
@@ -238,6 +279,8 @@ export interface GossiperStats {
     'malformed' | 'tooLarge' | 'tooDeep' | 'unexpected' | 'wrongCluster' | 'unauthenticated' | 'timeout' | 'connectionLimit' | 'closed',
     number
   >;
+  /** Warnings by kind, counted every time (the `'warning'` event comes at most once a minute per peer). */
+  warnings: Record<'wrongCluster' | 'wrongKey' | 'updateRefused' | 'seedUnresolved' | 'seedUnreachable', number>;
   /** Peers held alive, this node included. */
   peersLive: number;
   /** Peers failed or gone. */

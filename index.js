@@ -4,13 +4,14 @@
 // read-side mirror, records, errors, abort signals and waiters).
 const { EventEmitter } = require('events');
 const { NativeGossiper } = require('./native');
-const { normalize, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
+const { normalize, nativeOptions, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
 const { nativeHub, register, hold } = require('./lib/hub');
 const { Mirror, HEARTBEAT } = require('./lib/mirror');
 const { RECORD } = require('./lib/records');
 const { typeError, rangeError, stateError, fromNative } = require('./lib/errors');
 const { abortError, checkOptions } = require('./lib/abort');
 const { Waiters } = require('./lib/waiters');
+const { Log } = require('./lib/log');
 
 function checkKey(key) {
   if (typeof key !== 'string') {
@@ -34,14 +35,14 @@ class Gossiper extends EventEmitter {
     this._mirror = new Mirror(!options.observer);
     this._state = 'stopped';
     this._waiting = new Waiters();
-    const native = {};
-    for (const [k, v] of Object.entries(options)) if (v !== null) native[k] = v;
+    this._log = new Log(options.logger);
     try {
-      this._native = new NativeGossiper(native, nativeHub());
+      this._native = new NativeGossiper(nativeOptions(options), nativeHub());
     } catch (e) {
       throw rangeError(e.message, 'ERR_GOSSIPER_INVALID_OPTIONS');
     }
     register(this, this._native.nodeId);
+    if (this._log.debug) this._native.setLog(true);
   }
 
   /**
@@ -58,12 +59,14 @@ class Gossiper extends EventEmitter {
         return reject(stateError(`gossiper is already ${this._state}`, 'ERR_GOSSIPER_RUNNING'));
       }
       this._state = 'starting';
-      if (this.address !== null && this.port !== 0 && !this.address.includes(':')) {
+      if (this.options.advertise) {
+        this.peer_name = this.options.advertise;
+      } else if (this.address !== null && this.port !== 0 && !this.address.includes(':')) {
         this.peer_name = `${this.address}:${this.port}`;
       }
       this._waiting.add('start', resolve, reject, signal, () => this.stop());
       hold(this, true);
-      this._native.start(this.port, this.address, this.seeds);
+      this._native.start(this.port, this.address, this.seeds, this.options.advertise ?? undefined);
     });
     if (callback) {
       promise.then(() => callback(), (err) => callback(err));
@@ -173,6 +176,12 @@ class Gossiper extends EventEmitter {
         hold(this, false);
         this._state = 'stopped';
         this._waiting.settle('stop');
+        break;
+      case RECORD.Warning:
+        this._log.warning(this, strs[nums[i + 2]], strs[nums[i + 3]], strs[nums[i + 4]]);
+        break;
+      case RECORD.Log:
+        this._log.line(this, strs[nums[i + 2]]);
         break;
       default:
         throw new Error(`gossiper: unknown native signal ${nums[i]}`);

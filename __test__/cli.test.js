@@ -84,7 +84,7 @@ test('--version prints the version; no arguments exits non-zero with the help', 
 });
 
 test('members --json and get --json print JSON', { timeout: 60000 }, () => {
-  const r = run('members', `127.0.0.1:${BASE}`, '--cluster-name', 'cli', '--wait', '2', '--json');
+  const r = run('members', `127.0.0.1:${BASE}`, '--cluster-name', 'cli', '--wait', '3', '--json');
   assert.equal(r.code, 0, r.err);
   const list = JSON.parse(r.out);
   assert.deepEqual(list.map((p) => p.name), nodes.map((g) => g.peer_name).sort());

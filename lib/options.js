@@ -65,6 +65,10 @@ const OPTIONS = {
     doc: 'Time allowed for each message of an exchange to arrive.' },
   connectTimeoutMs: { kind: 'integer', min: 1, max: 3600000,
     doc: 'Time allowed to connect to a peer.' },
+  advertise: { kind: 'hostport', nullable: true,
+    doc: "The name to give this node, \"host:port\", when peers must reach it at another address than the one it listens on (behind NAT, or bound to 0.0.0.0 in a container), as memberlist's AdvertiseAddr. null: the address it listens on." },
+  logger: { kind: 'logger', nullable: true,
+    doc: "A pino-compatible logger (debug, info, warn; child if it has one): warnings at warn, the native side's connection-level lines at debug, when the logger wants them. null: none (GOSSIPER_DEBUG=1 then writes the lines to standard error)." },
   maxConnections: { kind: 'integer', min: 1, max: 1000000,
     doc: 'Most incoming connections served at once; at the cap a new one evicts the one that has waited longest without completing a message.' },
 };
@@ -191,6 +195,17 @@ function checkOption(name, value, spec) {
       return value;
     case 'keys':
       return checkKeys(value, where);
+    case 'hostport':
+      if (typeof value !== 'string') throw typeError(`${where} must be a "host:port" string, got ${typeName(value)}`);
+      if (!HOST_PORT.test(value) || !/:(\d{1,5})$/.test(value) || Number(value.split(':').pop()) < 1 || Number(value.split(':').pop()) > 65535) {
+        throw typeError(`${where} must be "host:port" with a port from 1 to 65535, got ${JSON.stringify(value)}`, 'ERR_GOSSIPER_INVALID_VALUE');
+      }
+      return value;
+    case 'logger':
+      if (value === null || typeof value !== 'object' || !['debug', 'info', 'warn'].every((m) => typeof value[m] === 'function')) {
+        throw typeError(`${where} must be a logger with debug, info and warn methods (pino, console-like), got ${typeName(value)}`);
+      }
+      return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw typeError(`${where} must be a boolean, got ${typeName(value)}`);
       return value;
@@ -270,4 +285,14 @@ function normalize(first, seeds, ipToBind) {
   return { port, seeds: seedList, address, options };
 }
 
-module.exports = { OPTIONS, PROFILES, normalize, checkKeys };
+// The options the JavaScript side keeps for itself: not the core's.
+const JS_ONLY = ['logger', 'advertise'];
+
+/** The options as the native constructor takes them (no nulls, no JS-only ones). */
+function nativeOptions(options) {
+  const out = {};
+  for (const [k, v] of Object.entries(options)) if (v !== null && !JS_ONLY.includes(k)) out[k] = v;
+  return out;
+}
+
+module.exports = { OPTIONS, PROFILES, normalize, nativeOptions, checkKeys };

@@ -67,6 +67,7 @@ fn real_run() -> Outcome {
             port: 0,
             address: Some("127.0.0.1".into()),
             seeds,
+            advertise: None,
         })
     };
     // the first three are every node's seeds, as in the simulator

@@ -15,7 +15,8 @@
 //    `type` and `t` (Date.now() here; every host runs on the same machine,
 //    so these times compare directly with the test's clock):
 //      {type:'started', name, pid}        {type:'start_failed', code, message}
-//      {type:'event', ev:'new_peer'|'peer_failed'|'peer_alive'|'peer_removed', peer}
+//      {type:'event', ev:'new_peer'|'peer_failed'|'peer_alive'|'peer_left'|'peer_removed', peer}
+//      {type:'event', ev:'warning', code, peer, message}
 //      {type:'event', ev:'update', peer, key, value}   (heartbeats left out)
 //      {type:'event', ev:'delete', peer, key}
 //      {type:'reply', id, op, ok:true, ...}  {type:'reply', id, op, ok:false, error, code}
@@ -69,9 +70,10 @@ function runHost() {
   });
   for (const [k, v] of Object.entries(config.values || {})) g.setLocalState(k, v);
 
-  for (const ev of ['new_peer', 'peer_failed', 'peer_alive', 'peer_removed']) {
+  for (const ev of ['new_peer', 'peer_failed', 'peer_alive', 'peer_left', 'peer_removed']) {
     g.on(ev, (peer) => out({ type: 'event', ev, peer }));
   }
+  g.on('warning', (w) => out({ type: 'event', ev: 'warning', code: w.code, peer: w.peer, message: w.message }));
   g.on('update', (peer, key, value) => {
     if (key !== HEARTBEAT || config.heartbeatEvents) out({ type: 'event', ev: 'update', peer, key, value });
   });
@@ -259,7 +261,7 @@ async function spawnMember(host, config, { script = GOSSIP_HOST, kind = 'gossipe
     child.kill('SIGKILL');
     throw new Error(`${kind} on ${host.name} (${host.ip}) did not start: ${m.message}\n${child.stderrTail}`);
   }
-  const expected = `${host.ip}:${config.port}`;
+  const expected = (config.options && config.options.advertise) || `${host.ip}:${config.port}`;
   if (m.name !== expected) {
     child.kill('SIGKILL');
     throw new Error(`${kind} on ${host.name} named itself ${m.name}, expected ${expected}`);

@@ -343,6 +343,20 @@ impl<'a> BatchWriter<'a> {
                 self.str(code)?;
             }
             Signal::Stopped => self.record(Record::Stopped, node),
+            Signal::Core(Event::Warning {
+                warning,
+                peer,
+                message,
+            }) => {
+                self.record(Record::Warning, node);
+                self.str(warning.code())?;
+                self.str(peer)?;
+                self.str(message)?;
+            }
+            Signal::Log { message } => {
+                self.record(Record::Log, node);
+                self.str(message)?;
+            }
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use napi::threadsafe_function::UnknownReturnValue;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::core::node::StateError;
+use crate::core::node::{StateError, Warning};
 use crate::core::stats::Refusal;
 use crate::runtime::{GossipNode, StartOptions};
 use events::{Hub, JsBatch, NodeSink};
@@ -56,6 +56,7 @@ pub struct NativeStats {
     pub tombstones_collected: f64,
     pub events: f64,
     pub refused: std::collections::HashMap<String, f64>,
+    pub warnings: std::collections::HashMap<String, f64>,
     pub peers_live: u32,
     pub peers_dead: u32,
     pub peers: Vec<PeerStats>,
@@ -179,6 +180,7 @@ impl NativeGossiper {
         port: u32,
         address: Option<String>,
         seeds: Vec<String>,
+        advertise: Option<String>,
     ) -> napi::Result<()> {
         let k = self
             .hub
@@ -198,6 +200,7 @@ impl NativeGossiper {
             port: port as u16,
             address,
             seeds,
+            advertise,
         });
         Ok(())
     }
@@ -207,6 +210,12 @@ impl NativeGossiper {
     pub fn set_keys(&self, keys: Vec<Buffer>) -> napi::Result<()> {
         self.node.set_keys(&key_array(&keys)?);
         Ok(())
+    }
+
+    /// Turns the native debug log (LOG records) on or off.
+    #[napi]
+    pub fn set_log(&self, on: bool) {
+        self.node.set_log(on);
     }
 
     #[napi]
@@ -268,6 +277,10 @@ impl NativeGossiper {
                 refused: Refusal::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), s.refused(*r) as f64))
+                    .collect(),
+                warnings: Warning::ALL
+                    .iter()
+                    .map(|w| (w.name().to_string(), s.warnings[*w as usize] as f64))
                     .collect(),
                 peers_live,
                 peers_dead: reports.len() as u32 - peers_live,

@@ -31,10 +31,14 @@ pub enum Record {
     UpdateNum = 9,
     /// `peer`: it announced its leave
     Left = 10,
+    /// `code peer message`: a warning (strings)
+    Warning = 11,
+    /// `message`: a line of the driver's debug log
+    Log = 12,
 }
 
 impl Record {
-    pub const ALL: [Record; 11] = [
+    pub const ALL: [Record; 13] = [
         Record::NewPeer,
         Record::Update,
         Record::Delete,
@@ -46,14 +50,22 @@ impl Record {
         Record::Stopped,
         Record::UpdateNum,
         Record::Left,
+        Record::Warning,
+        Record::Log,
     ];
 
     /// Numbers the record takes in a batch, its kind and node included.
     pub const fn len(self) -> usize {
         2 + match self {
             Record::NewPeer | Record::Update | Record::UpdateNum => 3,
+            Record::Warning => 3,
             Record::Delete | Record::StartFailed => 2,
-            Record::Alive | Record::Failed | Record::Left | Record::Removed | Record::Started => 1,
+            Record::Alive
+            | Record::Failed
+            | Record::Left
+            | Record::Removed
+            | Record::Started
+            | Record::Log => 1,
             Record::Stopped => 0,
         }
     }

@@ -98,7 +98,11 @@ impl Config {
             gossip_interval_ms: 1000,
             fanout: 2,
             detector: DetectorConfig::default(),
-            dead_peer_removal_ms: None,
+            // node-gossip keeps dead peers forever; with port 0 or
+            // containers every restart is a new name, and churn piles them
+            // up. An hour outlasts any outage worth remembering a peer
+            // through (it comes back as `new_peer` after that).
+            dead_peer_removal_ms: Some(60 * 60 * 1000),
             restart_grace_ms: 0,
             tombstone_ttl_ms: 24 * 60 * 60 * 1000,
             cluster_name: None,

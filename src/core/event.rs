@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::node::Warning;
 use super::peer_state::Value;
 
 /// Index of a peer in the node's table; reused after a peer is removed, with
@@ -43,5 +44,12 @@ pub enum Event {
     /// The peer was forgotten after being failed for too long.
     Removed {
         peer: PeerId,
+    },
+    /// Something is misconfigured (see `Warning`); `peer` is a peer name or
+    /// an address, `message` says what in words.
+    Warning {
+        warning: Warning,
+        peer: Arc<str>,
+        message: Arc<str>,
     },
 }

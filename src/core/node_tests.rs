@@ -172,6 +172,9 @@ fn events(node: &mut Node) -> Vec<(String, String)> {
                 Event::Alive { peer } => ("alive".into(), name(peer)),
                 Event::Failed { peer } => ("failed".into(), name(peer)),
                 Event::Left { peer } => ("left".into(), name(peer)),
+                Event::Warning { warning, peer, .. } => {
+                    ("warning".into(), format!("{}/{peer}", warning.name()))
+                }
                 Event::Removed { peer } => ("removed".into(), format!("#{peer}")),
             }
         })
@@ -257,21 +260,78 @@ fn request_has_the_shape_an_old_peer_reads() {
 const MAX_SAFE_VERSION_FOR_TEST: u64 = (1 << 53) - 1;
 
 #[test]
-fn digest_names_seeds_before_hearing_from_them() {
+fn seeds_are_not_peers_until_they_answer() {
     let mut a = Node::new(Config::default(), 1000, 1);
     a.start(A, &[B.to_string(), C.to_string(), A.to_string()], 0);
+    let ev = events(&mut a);
+    assert!(!ev.iter().any(|(k, w)| k == "new_peer" && w != A), "{ev:?}");
+    assert_eq!(a.peers().count(), 1, "only itself");
+    // the first contact goes to a seed at once, not at the first round
+    let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
+        .filter_map(|t| match t {
+            Transmit::Connect { to, .. } => Some(to),
+            Transmit::Resolve { .. } => None,
+        })
+        .collect();
+    assert_eq!(to.len(), 1);
+    assert!(&*to[0] == B || &*to[0] == C, "{to:?}");
     let bytes = a.request();
     let req = as_request(&bytes);
     let names: Vec<(&str, u64)> = req.digest.iter().map(|d| (d.peer, d.version)).collect();
-    assert_eq!(names[0], (A, a.local_state().max_version), "itself first");
-    let rest: HashSet<(&str, u64)> = names[1..].iter().copied().collect();
-    assert_eq!(
-        rest,
-        HashSet::from([(B, 0), (C, 0)]),
-        "seeds, nothing known yet"
-    );
+    assert_eq!(names, vec![(A, a.local_state().max_version)], "itself only");
     assert!(req.ext.is_v1());
     assert!(req.ext.complete);
+    // once b answers, it is a peer under the name it gives itself
+    let mut b = node(B, 5_000, 0);
+    exchange(&mut a, &mut b, 1);
+    assert!(has(&events(&mut a), "new_peer", B));
+}
+
+#[test]
+fn a_seed_given_as_a_host_name_is_resolved_each_time_it_is_tried() {
+    let mut a = Node::new(Config::default(), 1000, 1);
+    a.start(A, &["seeds.example:9000".to_string()], 0);
+    let resolves = |a: &mut Node| -> Vec<(usize, Arc<str>)> {
+        std::iter::from_fn(|| a.poll_transmit())
+            .filter_map(|t| match t {
+                Transmit::Resolve { seed, name } => Some((seed, name)),
+                Transmit::Connect { .. } => None,
+            })
+            .collect()
+    };
+    let asked = resolves(&mut a);
+    assert_eq!(asked, vec![(0, Arc::<str>::from("seeds.example:9000"))]);
+    // it does not resolve: a warning, and no peer under the host name
+    a.handle_resolved(0, Err("no such host".into()), 5);
+    let ev = events(&mut a);
+    assert!(
+        has(&ev, "warning", "seedUnresolved/seeds.example:9000"),
+        "{ev:?}"
+    );
+    assert_eq!(a.peers().count(), 1);
+    assert_eq!(a.stats().warnings[Warning::SeedUnresolved as usize], 1);
+    // the next rounds try again (no live peer: every round)
+    a.tick(1000);
+    assert_eq!(resolves(&mut a).len(), 1);
+    // now it resolves to two addresses: one of them is contacted
+    a.handle_resolved(0, Ok(vec![B.to_string(), C.to_string()]), 1001);
+    let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
+        .filter_map(|t| match t {
+            Transmit::Connect { to, .. } => Some(to),
+            Transmit::Resolve { .. } => None,
+        })
+        .collect();
+    assert_eq!(to.len(), 1);
+    assert!(&*to[0] == B || &*to[0] == C);
+    assert_eq!(a.peers().count(), 1, "still not a peer before it answers");
+    // the same failure again within the minute is counted, not reported
+    a.handle_resolved(0, Err("no such host".into()), 2000);
+    assert!(!has(
+        &events(&mut a),
+        "warning",
+        "seedUnresolved/seeds.example:9000"
+    ));
+    assert_eq!(a.stats().warnings[Warning::SeedUnresolved as usize], 2);
 }
 
 /// What the answer to an old peer looks like: `request_digest` and
@@ -723,8 +783,9 @@ fn leave_is_reported_left_on_the_next_exchange() {
     let tell = a.leave(now);
     assert_eq!(tell.len(), 1);
     let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
-        .map(|t| match t {
-            Transmit::Connect { to, .. } => to,
+        .filter_map(|t| match t {
+            Transmit::Connect { to, .. } => Some(to),
+            Transmit::Resolve { .. } => None,
         })
         .collect();
     assert_eq!(to, vec![Arc::<str>::from(B)]);

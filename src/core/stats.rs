@@ -85,6 +85,8 @@ pub struct Stats {
     pub events: u64,
     pub tombstones_collected: u64,
     pub refused: [u64; 9],
+    /// Warnings by kind (`node::Warning`), counted every time.
+    pub warnings: [u64; 5],
 }
 
 impl Stats {

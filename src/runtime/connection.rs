@@ -10,7 +10,6 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::admission::Progress;
-use super::debug_log;
 use super::transport::Transport;
 use super::Shared;
 use crate::core::node::{ExchangeId, Failure, Reply};
@@ -22,14 +21,13 @@ pub(super) async fn initiate(shared: &Arc<Shared>, id: ExchangeId, to: &str, mes
     let stream = match connect.await {
         Ok(Ok(s)) => s,
         failure => {
-            if debug_log::enabled() {
+            shared.log(|| {
                 let why = match failure {
                     Ok(Err(e)) => super::io_reason(&e),
                     _ => "timed out".to_string(),
                 };
-                let name = shared.core.lock().name().clone();
-                debug_log::log(&name, format_args!("cannot connect to {to}: {why}"));
-            }
+                format!("cannot connect to {to}: {why}")
+            });
             shared.with_core(|core, now| core.handle_exchange_failure(id, Failure::Connect, now));
             return;
         }
@@ -50,13 +48,9 @@ pub(super) async fn respond(
     from: SocketAddr,
     progress: &Progress,
 ) {
-    let id = shared.with_core(|core, now| core.accept(now));
+    let peer = from.to_string();
+    let id = shared.with_core(|core, now| core.accept(&peer, now));
     let t = Transport::new(stream, shared.limits, shared.sealing());
-    let peer = if debug_log::enabled() {
-        from.to_string()
-    } else {
-        String::new()
-    };
     converse(shared, id, t, &peer, Some(progress)).await;
 }
 
@@ -108,18 +102,11 @@ fn failed(shared: &Arc<Shared>, id: ExchangeId, why: Refusal, peer: &str, answer
 }
 
 fn log_end(shared: &Shared, peer: &str, why: Refusal, answering: bool) {
-    if debug_log::enabled() {
-        let name = shared.core.lock().name().clone();
+    shared.log(|| {
         if answering {
-            debug_log::log(
-                &name,
-                format_args!("closed the connection from {peer}: {}", why.name()),
-            );
+            format!("closed the connection from {peer}: {}", why.name())
         } else {
-            debug_log::log(
-                &name,
-                format_args!("exchange with {peer} ended early: {}", why.name()),
-            );
+            format!("exchange with {peer} ended early: {}", why.name())
         }
-    }
+    });
 }

@@ -54,6 +54,16 @@ impl Shared {
                     });
                 }
             }
+            Transmit::Resolve { seed, name } => {
+                let mut connections = self.connections.lock();
+                if let Some(set) = connections.as_mut() {
+                    let shared = self.clone();
+                    set.spawn(async move {
+                        let result = super::resolve::addresses(&name).await;
+                        shared.with_core(|core, now| core.handle_resolved(seed, result, now));
+                    });
+                }
+            }
         }
     }
 }

@@ -42,6 +42,10 @@ pub enum Signal {
     },
     /// Listener and connections closed.
     Stopped,
+    /// A line of the driver's debug log (see `set_log`).
+    Log {
+        message: String,
+    },
 }
 
 pub trait Sink: Send + Sync + 'static {
@@ -65,6 +69,9 @@ pub struct StartOptions {
     pub port: u16,
     pub address: Option<String>,
     pub seeds: Vec<String>,
+    /// The name to give ourselves (`host:port`) when it is not the address
+    /// we listen on: behind NAT, or bound to 0.0.0.0 in a container.
+    pub advertise: Option<String>,
 }
 
 /// The process-wide runtime. One worker thread by default (gossip is light
@@ -115,6 +122,7 @@ pub(crate) struct Shared {
     armed: AtomicU64,
     /// The connections' tasks while the node runs.
     connections: Mutex<Option<tokio::task::JoinSet<()>>>,
+    log: debug_log::Log,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -127,6 +135,17 @@ fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealin
 impl Shared {
     fn sealing(&self) -> Option<Sealing> {
         self.sealing.read().clone()
+    }
+
+    /// Logs `line` (made only when the log is on) as this node's.
+    fn log(&self, line: impl FnOnce() -> String) {
+        if !self.log.enabled() {
+            return;
+        }
+        let text = line();
+        if let Some(message) = self.log.admit(format_args!("{text}")) {
+            self.sink.deliver(vec![Signal::Log { message }]);
+        }
     }
 }
 
@@ -166,6 +185,7 @@ impl GossipNode {
                 timer: tokio::sync::Notify::new(),
                 armed: AtomicU64::new(u64::MAX),
                 connections: Mutex::new(None),
+                log: debug_log::Log::default(),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }
@@ -184,6 +204,11 @@ impl GossipNode {
         let sealing = sealing_for(keys, core.config().cluster_name.as_deref());
         core.set_frame_overhead(if sealing.is_some() { OVERHEAD } else { 0 });
         *self.shared.sealing.write() = sealing;
+    }
+
+    /// Turns the debug log on or off (`Signal::Log`).
+    pub fn set_log(&self, on: bool) {
+        self.shared.log.set(on);
     }
 
     /// Binds and starts gossiping; the outcome arrives as `Started` or
@@ -254,11 +279,13 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
             let local = l
                 .local_addr()
                 .map_err(|e| (e.to_string(), "ERR_GOSSIPER_LISTEN".to_string()))?;
-            resolve::peer_name(local)
+            opts.advertise
+                .clone()
+                .unwrap_or_else(|| resolve::peer_name(local))
         }
         None => OBSERVER_NAME.to_string(),
     };
-    let seeds = resolve::seed_names(&opts.seeds).await;
+    let seeds = opts.seeds.clone();
     *shared.connections.lock() = Some(tokio::task::JoinSet::new());
     shared.with_core(|core, now| core.start(&name, &seeds, now));
     shared.sink.deliver(vec![Signal::Started { name }]);
@@ -313,13 +340,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let (ticket, evicted) = admission::Admission::admit(&admission);
         if evicted {
             shared.with_core(|core, _| core.refused(crate::core::stats::Refusal::ConnectionLimit));
-            if debug_log::enabled() {
-                let name = shared.core.lock().name().clone();
-                debug_log::log(
-                    &name,
-                    format_args!("too many connections: closed the one idle longest"),
-                );
-            }
+            shared.log(|| "too many connections: closed the one idle longest".into());
         }
         let task_shared = shared.clone();
         let id = ticket.id();

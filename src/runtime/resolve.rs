@@ -82,23 +82,14 @@ pub fn peer_name(local: SocketAddr) -> String {
     SocketAddr::new(ip, local.port()).to_string()
 }
 
-/// Seeds as peer names; host names are resolved to their IPv4 address, and a
-/// seed that does not resolve is kept as given (it will simply not answer).
-pub async fn seed_names(seeds: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(seeds.len());
-    for seed in seeds {
-        let Some((host, port)) = seed.rsplit_once(':') else {
-            out.push(seed.clone());
-            continue;
-        };
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<IpAddr>() {
-            out.push(SocketAddr::new(ip, port.parse().unwrap_or(0)).to_string());
-        } else if let Some(ip) = first_ipv4(host).await {
-            out.push(format!("{ip}:{port}"));
-        } else {
-            out.push(seed.clone());
-        }
-    }
-    out
+/// Every address `host:port` resolves to, as `ip:port` (IPv4 and IPv6),
+/// or why it does not resolve.
+pub async fn addresses(spec: &str) -> Result<Vec<String>, String> {
+    let found = tokio::net::lookup_host(spec)
+        .await
+        .map_err(|e| super::io_reason(&e))?;
+    let mut out: Vec<String> = found.map(|a| a.to_string()).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

@@ -67,6 +67,7 @@ fn start(seeds: Vec<String>) -> (GossipNode, Arc<Recorder>) {
         port: 0,
         address: Some("127.0.0.1".into()),
         seeds,
+        advertise: None,
     });
     wait_for("listening", || rec.name().is_some());
     (node, rec)

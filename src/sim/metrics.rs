@@ -17,6 +17,8 @@ pub struct EventCounts {
     /// `Left`: the peer announced its leave.
     pub left: u64,
     pub removed: u64,
+    /// `Warning` events (misconfiguration; none in a healthy simulation).
+    pub warnings: u64,
 }
 
 impl EventCounts {
@@ -28,6 +30,7 @@ impl EventCounts {
         self.failed += o.failed;
         self.false_failed += o.false_failed;
         self.left += o.left;
+        self.warnings += o.warnings;
         self.removed += o.removed;
     }
 }

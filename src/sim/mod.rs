@@ -544,6 +544,16 @@ impl Sim {
                     to,
                     message,
                 } => self.connect(i, exchange, &to, message),
+                // the simulator's nodes are named by address: a name is
+                // its own only address, or does not resolve
+                Transmit::Resolve { seed, name } => {
+                    let now = self.now;
+                    let result = match self.index.contains_key(&*name) {
+                        true => Ok(vec![name.to_string()]),
+                        false => Err("no such host".to_string()),
+                    };
+                    self.nodes[i].node.handle_resolved(seed, result, now);
+                }
             }
         }
         let n = &mut self.nodes[i];
@@ -580,6 +590,7 @@ impl Sim {
                 Event::NewPeer { .. } => counts.new_peer += 1,
                 Event::Update { .. } => counts.update += 1,
                 Event::Delete { .. } => counts.delete += 1,
+                Event::Warning { .. } => counts.warnings += 1,
                 Event::Failed { peer } => {
                     counts.failed += 1;
                     let subject = self.subject(i, peer);

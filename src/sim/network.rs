@@ -208,7 +208,8 @@ impl Sim {
             match rex {
                 Some(x) => x,
                 None => {
-                    let x = self.nodes[to_i].node.accept(now);
+                    let from_name = self.nodes[init.node as usize].name.clone();
+                    let x = self.nodes[to_i].node.accept(&from_name, now);
                     if let Some(c) = self.conns.get_mut(&msg.conn) {
                         c.responder.2 = Some(x);
                     }

@@ -166,9 +166,29 @@ impl Node {
             || (all_bytes - old_bytes + d.key.len() + value_len > max_all
                 && d.key.len() + value_len > old_bytes);
         if refused {
+            let why = if d.key.len() > max_key && !reserved {
+                format!(
+                    "its key is {} bytes, over maxKeyBytes ({max_key})",
+                    d.key.len()
+                )
+            } else if value_len > max_value {
+                format!("its value is {value_len} bytes, over maxValueBytes ({max_value})")
+            } else if is_new_live && p.state.live_keys() >= max_keys {
+                format!("the peer already holds maxKeysPerPeer ({max_keys}) keys")
+            } else if p.state.bytes() - old_bytes + d.key.len() + value_len > max_bytes {
+                format!("it would take the peer's state over maxPeerStateBytes ({max_bytes})")
+            } else {
+                format!("it would take all peers' state over maxStateBytes ({max_all})")
+            };
             // skip it for good: asking again would bring the same bytes
             p.state.max_version = d.version;
+            let text = format!(
+                "an update of {} to key '{}' was dropped: {why}",
+                p.name, d.key
+            );
+            let peer = p.name.clone();
             self.stats.updates_refused += 1;
+            self.warn(Warning::UpdateRefused, &peer, text, now);
             return true;
         }
         let value: Option<Value> = match d.value {

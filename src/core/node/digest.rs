@@ -79,6 +79,17 @@ impl Node {
     /// so that every peer of that partition missing from the digest is one
     /// the requester does not know, which it sends first.
     pub fn request(&mut self) -> Vec<u8> {
+        self.request_to(None)
+    }
+
+    /// `request()` for an exchange with `target`: when that is a seed's
+    /// address we hold no peer of, the (complete) digest also names it at
+    /// version 0, as node-gossip names its seeds, so that an old peer, which
+    /// only tells of peers named to it, answers with its own state.
+    pub(super) fn request_to(&mut self, target: Option<&str>) -> Vec<u8> {
+        let seed: Option<Arc<str>> = target
+            .filter(|t| self.is_seed_address(t) && self.lookup(t).is_none())
+            .map(Arc::from);
         let observer = self.config.observer;
         let mine_size = {
             let me = self.me();
@@ -119,6 +130,18 @@ impl Node {
             let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
             message::encode_request(&mut out, &items, &ext);
             return out;
+        }
+        if let Some(seed) = &seed {
+            let item = DigestItem {
+                peer: seed,
+                version: 0,
+                generation: 0,
+            };
+            let size = digest_item_size(&item);
+            if size <= budget {
+                budget -= size;
+                items.push(item);
+            }
         }
         let start = self.digest_cursor % slots.max(1);
         let mut taken = 0;

@@ -22,6 +22,9 @@ pub enum Transmit {
         to: Arc<str>,
         message: Vec<u8>,
     },
+    /// Resolve host name `name` (`host:port`) to `ip:port` addresses, and
+    /// give them to `handle_resolved(seed, ..)`.
+    Resolve { seed: usize, name: Arc<str> },
 }
 
 /// What to do on an exchange's connection after one of its messages.
@@ -58,7 +61,7 @@ enum Stage {
 #[derive(Clone, Debug)]
 pub(super) struct Exchange {
     stage: Stage,
-    /// The peer we started it with.
+    /// The peer we started it with, or the address it came from.
     peer: Option<Arc<str>>,
     /// One of our catch-up chain's exchanges.
     chain: bool,
@@ -85,7 +88,7 @@ impl Node {
     pub(super) fn open_exchange(&mut self, to: Arc<str>, chain: bool) -> ExchangeId {
         let id = self.next_exchange;
         self.next_exchange += 1;
-        let message = self.request();
+        let message = self.request_to(Some(&to));
         self.count_out(&message);
         self.stats.exchanges_started += 1;
         self.exchanges.insert(
@@ -104,8 +107,9 @@ impl Node {
         id
     }
 
-    /// A peer connected to us: the exchange it starts has this id.
-    pub fn accept(&mut self, now: Millis) -> ExchangeId {
+    /// A peer connected to us from `from` (its address): the exchange it
+    /// starts has this id.
+    pub fn accept(&mut self, from: &str, now: Millis) -> ExchangeId {
         self.observe_time(now);
         self.stats.connections_accepted += 1;
         let id = self.next_exchange;
@@ -114,7 +118,7 @@ impl Node {
             id,
             Exchange {
                 stage: Stage::Request,
-                peer: None,
+                peer: Some(Arc::from(from)),
                 chain: false,
             },
         );
@@ -151,8 +155,27 @@ impl Node {
             (_, Err(_)) => Err(Refusal::Malformed),
         };
         match outcome {
+            // a peer of another cluster is answered with an empty response
+            // under our name, so that it refuses us in turn and says why,
+            // where it would only have seen its connection close
+            Err(Refusal::WrongCluster) if ex.stage == Stage::Request => {
+                self.end_exchange(&ex, Some(Refusal::WrongCluster), real);
+                let mut message = Vec::new();
+                crate::wire::message::encode_response(
+                    &mut message,
+                    Some(&[]),
+                    &[],
+                    &[],
+                    &self.ext(false),
+                );
+                self.count_out(&message);
+                Ok(Reply {
+                    message: Some(message),
+                    end: true,
+                })
+            }
             Err(why) => {
-                self.end_exchange(&ex, Some(why));
+                self.end_exchange(&ex, Some(why), real);
                 Err(why)
             }
             Ok((message, more)) => {
@@ -174,6 +197,9 @@ impl Node {
                     }
                     Stage::First => {
                         self.stats.exchanges_completed += 1;
+                        if let Some(peer) = &ex.peer {
+                            self.seed_answered(peer);
+                        }
                         self.catch_up_after(&ex, more.unwrap_or(false));
                         true
                     }
@@ -193,9 +219,12 @@ impl Node {
         match failure {
             Failure::Connect => {
                 self.stats.connect_failures += 1;
-                self.end_exchange(&ex, None);
+                self.end_exchange(&ex, None, now);
+                if let Some(peer) = &ex.peer {
+                    self.seed_unreachable(peer, now);
+                }
             }
-            Failure::Transport(why) => self.end_exchange(&ex, Some(why)),
+            Failure::Transport(why) => self.end_exchange(&ex, Some(why), now),
         }
     }
 
@@ -205,9 +234,25 @@ impl Node {
     }
 
     /// Counts an exchange that ended early; a catch-up chain ends with it.
-    fn end_exchange(&mut self, ex: &Exchange, why: Option<Refusal>) {
+    /// A peer of another cluster or key is also a warning.
+    fn end_exchange(&mut self, ex: &Exchange, why: Option<Refusal>, now: Millis) {
         if let Some(why) = why {
             self.stats.refuse(why);
+            let peer = ex.peer.as_deref().unwrap_or("");
+            match why {
+                Refusal::WrongCluster => {
+                    let ours = self.config.cluster_name.as_deref().unwrap_or("none");
+                    let text = format!(
+                        "{peer} is of another cluster than ours ('{ours}'): clusterName differs"
+                    );
+                    self.warn(Warning::WrongCluster, peer, text, now);
+                }
+                Refusal::Unauthenticated => {
+                    let text = format!("{peer} sent a message that none of our keys opens (or sent plaintext, or expected it): keys differ");
+                    self.warn(Warning::WrongKey, peer, text, now);
+                }
+                _ => {}
+            }
         }
         if ex.stage == Stage::First {
             self.stats.exchanges_failed += 1;

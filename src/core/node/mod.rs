@@ -36,7 +36,9 @@ mod local;
 mod peers;
 mod reconcile;
 mod schedule;
+mod seeds;
 mod targets;
+mod warnings;
 
 pub use super::peer_state::{HEARTBEAT_KEY, LEFT_KEY};
 use digest::*;
@@ -50,6 +52,7 @@ pub use reconcile::SecondResponse;
 use reconcile::*;
 use schedule::Timers;
 pub use schedule::{LIVENESS_CHECKS_PER_ROUND, PHASES, PUSH_BURST};
+pub use warnings::{Warning, WARN_EVERY_MS};
 
 /// A peer's view for `stats()`.
 #[derive(Clone, Debug)]
@@ -118,6 +121,10 @@ pub struct Node {
     /// The chain of catch-up exchanges, one at a time.
     catch_up: CatchUpChain,
     timers: Timers,
+    /// The seeds of this start.
+    seeds: Vec<seeds::Seed>,
+    /// When each warning was last reported, per peer.
+    warned: FxHashMap<(Warning, Arc<str>), Millis>,
     /// The time peers are judged by (see `RoundClock`).
     clock: RoundClock,
     stats: Stats,
@@ -161,6 +168,8 @@ impl Node {
             frame_overhead: 0,
             catch_up: CatchUpChain::default(),
             timers: Timers::default(),
+            warned: FxHashMap::default(),
+            seeds: Vec::new(),
             clock: RoundClock::new(config.gossip_interval_ms),
             stats: Stats::default(),
             config,
@@ -279,19 +288,7 @@ impl Node {
             name: me_name,
             me: true,
         });
-        for seed in seeds {
-            if seed.as_str() == &*self.me().name {
-                continue;
-            }
-            if let Some(id) = self
-                .lookup(seed)
-                .or_else(|| self.register(seed, u64::MAX, now))
-            {
-                if let Some(p) = self.peer_mut(id) {
-                    p.seed = true;
-                }
-            }
-        }
+        self.set_seeds(seeds);
         // Back after a stop: while stopped we heard nothing, and that silence
         // is ours. Live peers are judged from now on, as if just heard from;
         // one that died meanwhile is reported after the usual detection time.
@@ -304,6 +301,13 @@ impl Node {
         self.last_check = Some(now);
         self.beat();
         self.start_timers(real);
+        // with pushes on, the first contact goes out at once, not at the
+        // first round
+        if self.config.push_on_change && self.live_peers() == 0 {
+            if let Some(addr) = self.try_seed() {
+                self.open_exchange(addr, false);
+            }
+        }
         self.schedule_after_input(real);
     }
 

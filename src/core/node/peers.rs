@@ -15,7 +15,6 @@ pub struct Peer {
     pub alive: bool,
     /// The peer announced it left; it stays failed until it restarts.
     pub left: bool,
-    pub seed: bool,
     /// Its state advanced at least once. Every advance also (re)starts the
     /// detector's clock at the same moment, which is how `last_heard` is known.
     pub(super) heard: bool,
@@ -40,7 +39,6 @@ impl Peer {
             detector,
             alive: true,
             left: false,
-            seed: false,
             heard: false,
         }
     }
@@ -127,10 +125,6 @@ impl Node {
 
     pub fn peer(&self, id: PeerId) -> Option<&Peer> {
         self.peers.get(id as usize).and_then(Option::as_ref)
-    }
-
-    pub(super) fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
-        self.peers.get_mut(id as usize).and_then(Option::as_mut)
     }
 
     pub fn lookup(&self, name: &str) -> Option<PeerId> {

@@ -99,6 +99,10 @@ impl Node {
                         }
                         mentioned[id as usize] = true;
                         requests.push((id, 0, item.version));
+                        // a generation implies versions at least that high
+                        if v1 && item.generation <= item.version {
+                            self.observe_generation(id, item.generation, now);
+                        }
                     }
                     continue;
                 }

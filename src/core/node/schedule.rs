@@ -194,7 +194,6 @@ impl Node {
         self.check_liveness(now);
         self.remove_long_dead(now);
         self.collect_tombstones(now);
-        let targets = self.choose_targets();
-        self.names(&targets)
+        self.choose_targets()
     }
 }

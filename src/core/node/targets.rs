@@ -7,7 +7,6 @@ use super::*;
 struct Candidates {
     live: Vec<PeerId>,
     dead: Vec<PeerId>,
-    seeds: Vec<PeerId>,
 }
 
 impl Node {
@@ -16,7 +15,6 @@ impl Node {
         let mut c = Candidates {
             live: Vec::new(),
             dead: Vec::new(),
-            seeds: Vec::new(),
         };
         for (id, p) in self.peers() {
             if id == self.me || p.left {
@@ -26,9 +24,6 @@ impl Node {
                 c.live.push(id);
             } else {
                 c.dead.push(id);
-            }
-            if p.seed {
-                c.seeds.push(id);
             }
         }
         c
@@ -52,31 +47,41 @@ impl Node {
         self.names(&picked)
     }
 
+    /// Live peers other than ourselves.
+    pub(super) fn live_peers(&self) -> usize {
+        self.peers()
+            .filter(|(id, p)| *id != self.me && p.alive && !p.left)
+            .count()
+    }
+
     /// node-gossip's choice, from Cassandra: live peers at random (now
     /// `fanout` of them), a dead one with probability dead/(live+1), and a
     /// seed when too few peers are live or, rarely, at random — so a node
     /// whose peers all failed, or a healed partition, finds its way back.
-    pub(super) fn choose_targets(&mut self) -> Vec<PeerId> {
-        let Candidates {
-            mut live,
-            dead,
-            seeds,
-        } = self.candidates();
+    /// Returns the names to contact (a seed given as a host name is
+    /// resolved first, see `seeds.rs`).
+    pub(super) fn choose_targets(&mut self) -> Vec<Arc<str>> {
+        let Candidates { mut live, dead } = self.candidates();
         let fanout = self.config.fanout;
         let mut targets = self.pick(&mut live, fanout);
         if !dead.is_empty() && self.rng.f64() < dead.len() as f64 / (live.len() as f64 + 1.0) {
             targets.push(dead[self.rng.usize(..dead.len())]);
         }
-        if !seeds.is_empty() && !targets.iter().any(|t| seeds.contains(t)) {
+        let mut names = self.names(&targets);
+        let seeds = self.seed_count();
+        if seeds > 0 {
             let contact_seed = live.is_empty()
-                || live.len() < seeds.len()
-                || self.rng.f64() < seeds.len() as f64 / (live.len() + dead.len()) as f64;
+                || live.len() < seeds
+                || self.rng.f64() < seeds as f64 / (live.len() + dead.len()) as f64;
             if contact_seed {
-                targets.push(seeds[self.rng.usize(..seeds.len())]);
+                if let Some(addr) = self.try_seed() {
+                    if !names.contains(&addr) {
+                        names.push(addr);
+                    }
+                }
             }
         }
-        targets.dedup();
-        targets
+        names
     }
 
     pub fn names(&self, ids: &[PeerId]) -> Vec<Arc<str>> {
