@@ -807,8 +807,9 @@ impl Cluster {
                 let targets: Vec<Arc<str>> = self.step(i, false, |n, now| {
                     n.leave(now);
                     std::iter::from_fn(|| n.poll_transmit())
-                        .map(|t| match t {
-                            Transmit::Connect { to, .. } => to,
+                        .filter_map(|t| match t {
+                            Transmit::Connect { to, .. } => Some(to),
+                            Transmit::Resolve { .. } => None,
                         })
                         .collect()
                 });
