@@ -1,7 +1,6 @@
 'use strict';
 // gossiper: node-gossip's API over a native core. This file is the public
-// class; the machinery sits under lib/ (options, the signal hub, the
-// read-side mirror, records, errors, abort signals and waiters).
+// class; the machinery (options, hub, mirror, records, errors) is in lib/.
 const { EventEmitter } = require('events');
 const { NativeGossiper } = require('./native');
 const { normalize, nativeOptions, checkKeys, OPTIONS, PROFILES } = require('./lib/options');
@@ -18,6 +17,10 @@ function checkKey(key) {
     throw typeError(`key must be a string, got ${key === null ? 'null' : typeof key}`);
   }
 }
+
+// The name known before the native side confirms it, as node-gossip sets it.
+const expectedName = (g) => g.options.advertise
+  || (g.address !== null && g.port !== 0 && !g.address.includes(':') ? `${g.address}:${g.port}` : undefined);
 
 class Gossiper extends EventEmitter {
   /**
@@ -59,20 +62,14 @@ class Gossiper extends EventEmitter {
         return reject(stateError(`gossiper is already ${this._state}`, 'ERR_GOSSIPER_RUNNING'));
       }
       this._state = 'starting';
-      if (this.options.advertise) {
-        this.peer_name = this.options.advertise;
-      } else if (this.address !== null && this.port !== 0 && !this.address.includes(':')) {
-        this.peer_name = `${this.address}:${this.port}`;
-      }
+      this.peer_name = expectedName(this);
       this._waiting.add('start', resolve, reject, signal, () => this.stop());
       hold(this, true);
       this._native.start(this.port, this.address, this.seeds, this.options.advertise ?? undefined);
     });
-    if (callback) {
-      promise.then(() => callback(), (err) => callback(err));
-      return undefined;
-    }
-    return promise;
+    if (!callback) return promise;
+    promise.then(() => callback(), (err) => callback(err));
+    return undefined;
   }
 
   /**
@@ -191,11 +188,7 @@ class Gossiper extends EventEmitter {
 
 // `await using g = new Gossiper(...)` leaves at the end of the scope (where
 // the runtime has the symbol: Node >= 18.18 / 20.4).
-if (typeof Symbol.asyncDispose === 'symbol') {
-  Gossiper.prototype[Symbol.asyncDispose] = function asyncDispose() {
-    return this.leave();
-  };
-}
+if (typeof Symbol.asyncDispose === 'symbol') Gossiper.prototype[Symbol.asyncDispose] = Gossiper.prototype.leave;
 
 Gossiper.HEARTBEAT_KEY = HEARTBEAT;
 Gossiper.OPTIONS = OPTIONS;

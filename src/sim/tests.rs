@@ -17,11 +17,9 @@ const SECOND: Millis = 1000;
 /// deviation floor of a quarter interval) with the pause raised to three
 /// intervals, as Akka's cluster uses for 1 s heartbeats. With the default
 /// pause, heartbeats that travel by gossip come late often enough under
-/// stress to fail live peers: measured (`detector_tuning`) 1205 false
-/// failures while 100 nodes form under 20% loss and 9 over the next 200 s,
-/// 8 within each half of a 60-node partition, 187 while 300 nodes form;
-/// with three intervals 8, 0, 0 and 0, for a stopped node failed
-/// everywhere after 10 s instead of 7.5 s.
+/// stress (loss, partitions, a large cluster forming) to fail live peers;
+/// three intervals trade a few seconds of detection for none of those
+/// (`detector_tuning` prints both).
 fn tolerant(mut cfg: SimConfig) -> SimConfig {
     cfg.config.detector.acceptable_pause_ms = 3.0 * cfg.config.gossip_interval_ms as f64;
     cfg
@@ -586,9 +584,9 @@ fn big_config(n: usize) -> SimConfig {
     cfg
 }
 
-/// Detector samples per peer in the large runs. The default window (100)
-/// would take 400 bytes per (node, peer) pair, 40 GB at 10 000 nodes; 4
-/// samples take 16.
+/// Detector samples per peer in the large runs: the default window (100)
+/// takes 200 bytes per (node, peer) pair, which the simulator multiplies by
+/// N²; 4 samples take 8.
 const BIG_WINDOW: usize = 4;
 
 /// Forms a cluster of `cfg.nodes` from nothing and measures it: the rounds
@@ -706,12 +704,10 @@ fn a_thousand_nodes_converge() {
     big_run(big_config(1000), 15);
 }
 
-/// Bytes the simulator needs per (node, known peer) pair, measured from the
-/// resident memory once formed (`big_run` prints it): 120 at 1000 nodes,
-/// 118 at 2000, 112 at 5000, 112 at 10 000 (11.2 GB), with the large runs'
-/// 4 detector samples per peer (each sample 4 bytes more). It was about
-/// 1000 (1100 assumed here) before peers were made compact: 964 MB at 1000
-/// nodes, 3.9 GB at 2000.
+/// Bytes the simulator needs per (node, known peer) pair with the large
+/// runs' 4 detector samples per peer (each sample 2 bytes more), from the
+/// resident memory once formed (`big_run` prints the measured figure): an
+/// estimate, to refuse a run the machine cannot hold.
 const BYTES_PER_PAIR: u64 = 120;
 
 fn available_memory() -> Option<u64> {
@@ -723,7 +719,7 @@ fn available_memory() -> Option<u64> {
 
 /// The 10 000-node run (`SIM_NODES` to choose another size; `npm run
 /// bench:sim` runs 1000 and 10 000 and prints a table). It needs about
-/// `BYTES_PER_PAIR` · N² bytes, 12 GB at 10 000 nodes; it refuses to start
+/// `BYTES_PER_PAIR` · N² bytes; it refuses to start
 /// when the machine does not have the memory, rather than take it from
 /// everything else running.
 #[test]

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// What a node holds about one peer: 88 bytes, plus its detector's ring in
+/// What a node holds about one peer (kept small: a simulator holds N² of
+/// them; `peer_is_small` checks the size), plus its detector's ring in
 /// the node's table of rings and its slot in the name index (the name itself
 /// may be shared, see `Names`). When the peer failed is kept apart, for the
 /// few that are.
@@ -190,5 +191,15 @@ impl Node {
             Some(names) => names.intern(name),
             None => Arc::from(name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A node holds one per peer it knows, and the simulator N²: a field
+    /// that grows it is a cost at scale, to be chosen knowingly.
+    #[test]
+    fn peer_is_small() {
+        assert!(std::mem::size_of::<super::Peer>() <= 96, "{}", std::mem::size_of::<super::Peer>());
     }
 }
