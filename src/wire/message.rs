@@ -18,6 +18,14 @@
 //!   lack of room: another exchange at once would move more.
 //! - an update may carry a fifth element `true`: the key was deleted (its
 //!   value is then nil, which is what old peers see).
+//!
+//! Protocol 2 (peers that probe, see `core::node::swim`) adds:
+//! - `flags` in a REQUEST: an array parallel to the digest, each peer's
+//!   protocol flags (bit 0: it speaks probes; bit 1: it does not);
+//! - `flags: {peer: flags}` in responses, for the peers whose updates the
+//!   message carries;
+//! - `down: {peer: version}` in responses: peers the sender holds failed,
+//!   as of that version.
 
 use super::marker::Kind;
 use super::read::Reader;
@@ -29,7 +37,7 @@ pub const FIRST_RESPONSE: u64 = 1;
 pub const SECOND_RESPONSE: u64 = 2;
 
 /// The extension revision this build speaks.
-pub const PROTOCOL: u64 = 1;
+pub const PROTOCOL: u64 = 2;
 
 /// Extension fields of a message; all default for an old node-gossip peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +53,11 @@ pub struct Ext<'a> {
 impl Ext<'_> {
     pub fn is_v1(&self) -> bool {
         self.protocol >= 1
+    }
+
+    /// The sender probes and takes datagrams (protocol 2).
+    pub fn probes(&self) -> bool {
+        self.protocol >= 2
     }
 }
 
@@ -67,6 +80,8 @@ pub struct Delta<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request<'a> {
     pub digest: Vec<DigestItem<'a>>,
+    /// Protocol flags of the digest's peers, in order (protocol 2; else empty).
+    pub flags: Vec<u64>,
     pub ext: Ext<'a>,
 }
 
@@ -76,6 +91,10 @@ pub struct Response<'a> {
     pub requests: Vec<(&'a str, u64)>,
     pub updates: Vec<Delta<'a>>,
     pub generations: Vec<(&'a str, u64)>,
+    /// Protocol flags of peers whose updates it carries (protocol 2).
+    pub flags: Vec<(&'a str, u64)>,
+    /// Peers the sender holds failed, as of a version (protocol 2).
+    pub down: Vec<(&'a str, u64)>,
     pub ext: Ext<'a>,
 }
 
@@ -105,6 +124,9 @@ pub fn decode(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
     let mut updates = Vec::new();
     let mut gens_list: Vec<u64> = Vec::new();
     let mut gens_map: Vec<(&str, u64)> = Vec::new();
+    let mut flags_list: Vec<u64> = Vec::new();
+    let mut flags_map: Vec<(&str, u64)> = Vec::new();
+    let mut down: Vec<(&str, u64)> = Vec::new();
     let mut ext = Ext::default();
     for _ in 0..fields {
         if r.peek_kind()? != Kind::Str {
@@ -131,6 +153,17 @@ pub fn decode(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
                 }
                 _ => gens_map = read_version_map(&mut r, "gens")?,
             },
+            "flags" => match r.peek_kind()? {
+                Kind::Array => {
+                    let n = r.array_len()?;
+                    flags_list = Vec::with_capacity(n.min(buf.len()));
+                    for _ in 0..n {
+                        flags_list.push(r.version().map_err(|_| DecodeError::Field("flags"))?);
+                    }
+                }
+                _ => flags_map = read_version_map(&mut r, "flags")?,
+            },
+            "down" => down = read_version_map(&mut r, "down")?,
             _ => r.skip()?,
         }
     }
@@ -143,6 +176,9 @@ pub fn decode(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
             if !gens_list.is_empty() && gens_list.len() != entries.len() {
                 return Err(DecodeError::Field("gens"));
             }
+            if !flags_list.is_empty() && flags_list.len() != entries.len() {
+                return Err(DecodeError::Field("flags"));
+            }
             let digest = entries
                 .into_iter()
                 .enumerate()
@@ -152,13 +188,19 @@ pub fn decode(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
                     generation: gens_list.get(i).copied().unwrap_or(0),
                 })
                 .collect();
-            Ok(Incoming::Request(Request { digest, ext }))
+            Ok(Incoming::Request(Request {
+                digest,
+                flags: flags_list,
+                ext,
+            }))
         }
         Some(t @ (FIRST_RESPONSE | SECOND_RESPONSE)) => {
             let response = Response {
                 requests,
                 updates,
                 generations: gens_map,
+                flags: flags_map,
+                down,
                 ext,
             };
             Ok(if t == FIRST_RESPONSE {
@@ -265,8 +307,18 @@ fn ext_field_count(ext: &Ext) -> usize {
 }
 
 pub fn encode_request(out: &mut Vec<u8>, digest: &[DigestItem], ext: &Ext) {
+    encode_request_with(out, digest, &[], ext)
+}
+
+/// A REQUEST with the protocol flags of its digest's peers (protocol 2:
+/// `flags` empty, or one per digest entry).
+pub fn encode_request_with(out: &mut Vec<u8>, digest: &[DigestItem], flags: &[u64], ext: &Ext) {
     let v1 = ext.protocol > 0;
-    write_map_len(out, 2 + ext_field_count(ext) + if v1 { 2 } else { 0 });
+    let with_flags = ext.probes() && !flags.is_empty();
+    write_map_len(
+        out,
+        2 + ext_field_count(ext) + if v1 { 2 } else { 0 } + usize::from(with_flags),
+    );
     write_str(out, "type");
     write_uint(out, REQUEST);
     write_str(out, "digest");
@@ -284,6 +336,13 @@ pub fn encode_request(out: &mut Vec<u8>, digest: &[DigestItem], ext: &Ext) {
         }
         write_str(out, "complete");
         write_bool(out, ext.complete);
+    }
+    if with_flags {
+        write_str(out, "flags");
+        write_array_len(out, flags.len());
+        for f in flags {
+            write_uint(out, *f);
+        }
     }
 }
 
@@ -319,13 +378,31 @@ pub fn encode_response(
     generations: &[(&str, u64)],
     ext: &Ext,
 ) {
+    encode_response_with(out, requests, updates, generations, &[], &[], ext)
+}
+
+/// `encode_response` with protocol 2's `flags` and `down` (left out when
+/// empty, or when `ext` is not protocol 2).
+pub fn encode_response_with(
+    out: &mut Vec<u8>,
+    requests: Option<&[(&str, u64)]>,
+    updates: &[Delta],
+    generations: &[(&str, u64)],
+    flags: &[(&str, u64)],
+    down: &[(&str, u64)],
+    ext: &Ext,
+) {
     let v1 = ext.protocol > 0;
     let more = v1 && ext.more;
+    let with_flags = ext.probes() && !flags.is_empty();
+    let with_down = ext.probes() && !down.is_empty();
     let fields = 2
         + usize::from(requests.is_some())
         + ext_field_count(ext)
         + usize::from(v1)
-        + usize::from(more);
+        + usize::from(more)
+        + usize::from(with_flags)
+        + usize::from(with_down);
     write_map_len(out, fields);
     write_str(out, "type");
     write_uint(
@@ -347,6 +424,12 @@ pub fn encode_response(
     if more {
         write_str(out, "more");
         write_bool(out, true);
+    }
+    if with_flags {
+        write_version_map(out, "flags", flags);
+    }
+    if with_down {
+        write_version_map(out, "down", down);
     }
 }
 
@@ -466,6 +549,7 @@ mod tests {
             decode(&out).unwrap(),
             Incoming::Request(Request {
                 digest: digest.to_vec(),
+                flags: Vec::new(),
                 ext
             })
         );
@@ -495,6 +579,7 @@ mod tests {
                 complete: false,
                 ..ext
             },
+            ..Default::default()
         };
         assert_eq!(decode(&out).unwrap(), Incoming::FirstResponse(expect));
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub mod datagram;
 pub mod marker;
 pub mod message;
 pub mod read;
