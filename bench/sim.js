@@ -13,6 +13,7 @@
 //                          standard error)
 //     --seed S             the simulation's seed (default 1)
 //     --loss P             message loss, 0..1 (default 0)
+//     --settle S           after the spread, before the quiet window, seconds (default 10)
 //     --steady S           the quiet window, seconds (default 20)
 //     --cap S              each wait gives up after S seconds (default 120)
 //     --readme, --no-readme  do or do not put the figures in bench/README.md and
@@ -49,7 +50,7 @@ function parseArgs(argv) {
       });
     } else if (a === '--json') {
       opts.json = next();
-    } else if (['--seed', '--loss', '--steady', '--cap'].includes(a)) {
+    } else if (['--seed', '--loss', '--settle', '--steady', '--cap'].includes(a)) {
       opts.extra.push(a, next());
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 25)

@@ -3,7 +3,7 @@
 //! `node bench/sim.js` reports.
 //!
 //!   cargo run --release --no-default-features --features sim --example sim_run -- \
-//!       --sizes 100,1000 [--seed 1] [--steady 20] [--cap 120] [--loss 0.0]
+//!       --sizes 100,1000 [--seed 1] [--settle 10] [--steady 20] [--cap 120] [--loss 0.0]
 
 use gossiper::sim::scenario::{run, Plan};
 use gossiper::sim::SimConfig;
@@ -24,6 +24,9 @@ fn main() {
     let seed: u64 = arg(&args, "--seed").map_or(1, |s| s.parse().expect("--seed"));
     let loss: f64 = arg(&args, "--loss").map_or(0.0, |s| s.parse().expect("--loss"));
     let mut plan = Plan::default();
+    if let Some(s) = arg(&args, "--settle") {
+        plan.settle_ms = s.parse::<u64>().expect("--settle seconds") * 1000;
+    }
     if let Some(s) = arg(&args, "--steady") {
         plan.steady_ms = s.parse::<u64>().expect("--steady seconds") * 1000;
     }

@@ -139,6 +139,7 @@ fn sim_run(seed: u64) -> Outcome {
     cfg.latency_ms = (0, 1); // loopback
     let plan = Plan {
         cap_ms: 60_000,
+        settle_ms: 0,
         steady_ms: 10 * ROUND,
         poll_ms: 5,
     };

@@ -76,6 +76,19 @@ pub struct Config {
     /// round. 0 waits for the next round, as node-gossip does.
     pub catch_up_exchanges: u32,
 
+    /// Every node beats its heartbeat and gossips every round, as node-gossip
+    /// does, even when every peer speaks probes: `update` events for
+    /// `__heartbeat__` come once a round from every peer, at O(N) cost per
+    /// node. Off, a cluster of gossiper peers beats only when a node
+    /// refutes a suspicion, and probes judge liveness (it is on by itself
+    /// while any node-gossip peer is live).
+    pub heartbeat_rounds: bool,
+    /// Probe peers that speak probes (SWIM over datagrams, protocol 2) and
+    /// gossip with them by datagram. Off, the node speaks as gossiper 1.0
+    /// did (TCP only, heartbeats every round, judged by them): for networks
+    /// that carry no UDP between nodes.
+    pub probes: bool,
+
     /// Time allowed for each message of an exchange to arrive in full.
     pub read_timeout_ms: Millis,
     /// Time allowed to connect to a peer.
@@ -120,6 +133,8 @@ impl Config {
             observer: false,
             push_on_change: true,
             catch_up_exchanges: 8,
+            heartbeat_rounds: false,
+            probes: true,
             read_timeout_ms: 5000,
             connect_timeout_ms: 2000,
             max_connections: 256,

@@ -46,7 +46,10 @@ fn exchange(a: &mut Node, b: &mut Node, now: u64) {
 fn reserved_keys_pass_a_max_key_bytes_shorter_than_they_are() {
     let config = Config {
         max_key_bytes: 4,
-        ..Config::default()
+        ..Config {
+            probes: false,
+            ..Config::default()
+        }
     };
     config.validate().unwrap();
     let mut a = node(&config, A, &[B, C], 1_000);
@@ -103,7 +106,10 @@ fn reserved_keys_pass_a_max_key_bytes_shorter_than_they_are() {
 /// the same rebirth (under the same ceiling).
 #[test]
 fn a_restart_under_a_generation_a_peer_holds_is_reborn_above_it() {
-    let config = Config::default();
+    let config = Config {
+        probes: false,
+        ..Config::default()
+    };
     let g: u64 = 1_700_000_001_000_000;
     let mut a = node(&config, A, &[B], g);
     let mut b = node(&config, B, &[A], g);
@@ -149,7 +155,10 @@ fn a_restart_under_a_generation_a_peer_holds_is_reborn_above_it() {
 /// microsecond clock) above the floor.
 #[test]
 fn a_rebirth_starts_above_what_lagging_peers_did_not_report() {
-    let config = Config::default();
+    let config = Config {
+        probes: false,
+        ..Config::default()
+    };
     let g: u64 = 1_700_000_001_000_000;
     let mut a = node(&config, A, &[B, C], g);
     let mut b = node(&config, B, &[A, C], g + 10);
@@ -201,7 +210,10 @@ fn a_rebirth_starts_above_what_lagging_peers_did_not_report() {
 fn a_removed_peer_comes_back_with_all_its_state() {
     let config = Config {
         dead_peer_removal_ms: Some(1_000),
-        ..Config::default()
+        ..Config {
+            probes: false,
+            ..Config::default()
+        }
     };
     let g: u64 = 1_700_000_001_000_000;
     let mut a = node(&config, A, &[], g);

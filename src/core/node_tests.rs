@@ -26,8 +26,18 @@ fn node_with(name: &str, generation: u64, config: Config, now: Millis) -> Node {
     n
 }
 
+/// A node of the heartbeat protocol (gossiper 1.0's, as old peers see it):
+/// these tests drive exchanges by hand and judge peers by heartbeats.
+/// The probes have tests of their own (`swim_tests.rs`).
+fn legacy() -> Config {
+    Config {
+        probes: false,
+        ..Config::default()
+    }
+}
+
 fn node(name: &str, generation: u64, now: Millis) -> Node {
-    node_with(name, generation, Config::default(), now)
+    node_with(name, generation, legacy(), now)
 }
 
 fn as_request(bytes: &[u8]) -> Request<'_> {
@@ -261,7 +271,7 @@ const MAX_SAFE_VERSION_FOR_TEST: u64 = (1 << 53) - 1;
 
 #[test]
 fn seeds_are_not_peers_until_they_answer() {
-    let mut a = Node::new(Config::default(), 1000, 1);
+    let mut a = Node::new(legacy(), 1000, 1);
     a.start(A, &[B.to_string(), C.to_string(), A.to_string()], 0);
     let ev = events(&mut a);
     assert!(!ev.iter().any(|(k, w)| k == "new_peer" && w != A), "{ev:?}");
@@ -270,7 +280,7 @@ fn seeds_are_not_peers_until_they_answer() {
     let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
         .filter_map(|t| match t {
             Transmit::Connect { to, .. } => Some(to),
-            Transmit::Resolve { .. } => None,
+            Transmit::Resolve { .. } | Transmit::Datagram { .. } => None,
         })
         .collect();
     assert_eq!(to.len(), 1);
@@ -289,13 +299,13 @@ fn seeds_are_not_peers_until_they_answer() {
 
 #[test]
 fn a_seed_given_as_a_host_name_is_resolved_each_time_it_is_tried() {
-    let mut a = Node::new(Config::default(), 1000, 1);
+    let mut a = Node::new(legacy(), 1000, 1);
     a.start(A, &["seeds.example:9000".to_string()], 0);
     let resolves = |a: &mut Node| -> Vec<(usize, Arc<str>)> {
         std::iter::from_fn(|| a.poll_transmit())
             .filter_map(|t| match t {
                 Transmit::Resolve { seed, name } => Some((seed, name)),
-                Transmit::Connect { .. } => None,
+                Transmit::Connect { .. } | Transmit::Datagram { .. } => None,
             })
             .collect()
     };
@@ -318,7 +328,7 @@ fn a_seed_given_as_a_host_name_is_resolved_each_time_it_is_tried() {
     let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
         .filter_map(|t| match t {
             Transmit::Connect { to, .. } => Some(to),
-            Transmit::Resolve { .. } => None,
+            Transmit::Resolve { .. } | Transmit::Datagram { .. } => None,
         })
         .collect();
     assert_eq!(to.len(), 1);
@@ -734,7 +744,7 @@ fn collected_tombstones_do_not_resurrect_the_key() {
     let ttl = 60_000;
     let config = Config {
         tombstone_ttl_ms: ttl,
-        ..Config::default()
+        ..legacy()
     };
     let mut a = node_with(A, 1_000, config.clone(), 0);
     let mut b = node_with(B, 5_000, config.clone(), 0);
@@ -785,7 +795,7 @@ fn leave_is_reported_left_on_the_next_exchange() {
     let to: Vec<Arc<str>> = std::iter::from_fn(|| a.poll_transmit())
         .filter_map(|t| match t {
             Transmit::Connect { to, .. } => Some(to),
-            Transmit::Resolve { .. } => None,
+            Transmit::Resolve { .. } | Transmit::Datagram { .. } => None,
         })
         .collect();
     assert_eq!(to, vec![Arc::<str>::from(B)]);
@@ -917,7 +927,7 @@ fn rounds_running_late_convict_no_one_when_judged_by_the_round_clock() {
 fn dead_peers_are_removed_and_stale_gossip_does_not_bring_them_back() {
     let config = Config {
         dead_peer_removal_ms: Some(20_000),
-        ..Config::default()
+        ..legacy()
     };
     let mut a = node_with(A, 1_000, config.clone(), 0);
     let mut b = node_with(B, 5_000, config.clone(), 0);
@@ -985,7 +995,7 @@ fn small_config() -> Config {
         max_outgoing_message_bytes: 2048,
         max_value_bytes: 256,
         max_key_bytes: 64,
-        ..Config::default()
+        ..legacy()
     }
 }
 
@@ -1306,7 +1316,7 @@ fn no_peer_starves_under_a_tight_budget_while_others_keep_changing() {
 fn another_cluster_is_refused() {
     let named = |name: Option<&str>| Config {
         cluster_name: name.map(String::from),
-        ..Config::default()
+        ..legacy()
     };
     let mut a = node_with(A, 1_000, named(Some("blue")), 0);
     let mut b = node_with(B, 5_000, named(Some("green")), 0);
@@ -1357,7 +1367,7 @@ fn state_caps_hold_against_a_hostile_sender() {
         max_keys_per_peer: 10,
         max_value_bytes: 64,
         max_peers: 20,
-        ..Config::default()
+        ..legacy()
     };
     let mut b = node_with(B, 5_000, config, 0);
     let x = "10.0.0.1:1";
@@ -1404,7 +1414,7 @@ fn local_writes_respect_the_caps() {
         max_keys_per_peer: 2,
         max_value_bytes: 8,
         max_key_bytes: 4,
-        ..Config::default()
+        ..legacy()
     };
     let mut a = node_with(A, 1_000, config, 0);
     // the heartbeat counts as one key
@@ -1505,7 +1515,7 @@ fn msgpack_bin(n: usize) -> Vec<u8> {
 fn an_update_larger_than_the_batching_target_travels_alone_then_the_rest_follows() {
     let config = Config {
         max_outgoing_message_bytes: 4096,
-        ..Config::default()
+        ..legacy()
     };
     config.validate().unwrap();
     let mut a = node_with(A, 1_000, config.clone(), 0);
@@ -1544,7 +1554,7 @@ fn an_update_larger_than_the_batching_target_travels_alone_then_the_rest_follows
 fn remote_state_is_bounded_all_together() {
     let config = Config {
         max_state_bytes: 10_000,
-        ..Config::default()
+        ..legacy()
     };
     let mut b = node_with(B, 5_000, config, 0);
     let value = msgpack_bin(3_000);

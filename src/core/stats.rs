@@ -84,6 +84,21 @@ pub struct Stats {
     pub peers_refused: u64,
     pub events: u64,
     pub tombstones_collected: u64,
+    /// Datagrams (probes, acks, gossip) sent and received; their bytes are
+    /// in `bytes_out` and `bytes_in` with the exchanges'.
+    pub datagrams_out: u64,
+    pub datagrams_in: u64,
+    /// Peers this node suspected (a probe went unanswered, or it heard so).
+    pub suspicions: u64,
+    /// Suspicions of this node it refuted.
+    pub refutations: u64,
+    /// Repair exchanges started on a summary that differed.
+    pub repairs: u64,
+    /// Exchanges started to fetch an update too large for a datagram.
+    pub pulls: u64,
+    /// Deltas of datagrams not applied: they left a gap in what we held of
+    /// their peer, whose state was fetched instead.
+    pub updates_gapped: u64,
     pub refused: [u64; 9],
     /// Warnings by kind (`node::Warning`), counted every time.
     pub warnings: [u64; 5],

@@ -79,6 +79,11 @@ impl RoundClock {
         self.due = None;
     }
 
+    /// The node's time as last read.
+    pub fn last(&self) -> Millis {
+        self.last
+    }
+
     /// Real time cut out so far: how far the node's own rounds fell behind.
     pub fn held(&self) -> Millis {
         self.held

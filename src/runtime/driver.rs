@@ -54,6 +54,12 @@ impl Shared {
                     });
                 }
             }
+            Transmit::Datagram { to, bytes } => {
+                let udp = self.udp.lock().clone();
+                if let Some(socket) = udp {
+                    super::datagrams::send(self, &socket, &to, bytes);
+                }
+            }
             Transmit::Resolve { seed, name } => {
                 let mut connections = self.connections.lock();
                 if let Some(set) = connections.as_mut() {

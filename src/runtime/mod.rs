@@ -8,6 +8,7 @@
 
 mod admission;
 mod connection;
+mod datagrams;
 mod debug_log;
 mod driver;
 mod resolve;
@@ -123,6 +124,8 @@ pub(crate) struct Shared {
     /// The connections' tasks while the node runs.
     connections: Mutex<Option<tokio::task::JoinSet<()>>>,
     log: debug_log::Log,
+    /// The node's UDP socket while it runs.
+    udp: Mutex<Option<Arc<tokio::net::UdpSocket>>>,
 }
 
 fn sealing_for(keys: &[[u8; KEY_BYTES]], cluster: Option<&str>) -> Option<Sealing> {
@@ -186,6 +189,7 @@ impl GossipNode {
                 armed: AtomicU64::new(u64::MAX),
                 connections: Mutex::new(None),
                 log: debug_log::Log::default(),
+                udp: Mutex::new(None),
             }),
             running: Arc::new(tokio::sync::Mutex::new(None)),
         }
@@ -257,6 +261,7 @@ impl GossipNode {
                     while set.join_next().await.is_some() {}
                 }
                 shared.core.lock().stop();
+                *shared.udp.lock() = None;
             }
             shared.sink.deliver(vec![Signal::Stopped]);
         });
@@ -274,17 +279,31 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
     } else {
         Some(listen(&opts).await?)
     };
-    let name = match &listener {
+    let (name, udp) = match &listener {
         Some(l) => {
             let local = l
                 .local_addr()
                 .map_err(|e| (e.to_string(), "ERR_GOSSIPER_LISTEN".to_string()))?;
-            opts.advertise
+            // probes and gossip datagrams, on the same address and port
+            let udp = tokio::net::UdpSocket::bind(local).await.map_err(|e| {
+                let code = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+                    _ => "ERR_GOSSIPER_LISTEN",
+                };
+                (
+                    format!("cannot listen on {local} (UDP): {}", io_reason(&e)),
+                    code.to_string(),
+                )
+            })?;
+            let name = opts
+                .advertise
                 .clone()
-                .unwrap_or_else(|| resolve::peer_name(local))
+                .unwrap_or_else(|| resolve::peer_name(local));
+            (name, Some(Arc::new(udp)))
         }
-        None => OBSERVER_NAME.to_string(),
+        None => (OBSERVER_NAME.to_string(), None),
     };
+    *shared.udp.lock() = udp.clone();
     let seeds = opts.seeds.clone();
     *shared.connections.lock() = Some(tokio::task::JoinSet::new());
     shared.with_core(|core, now| core.start(&name, &seeds, now));
@@ -292,6 +311,9 @@ async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running,
     let mut tasks = vec![tokio::spawn(driver::timer_loop(shared.clone()))];
     if let Some(listener) = listener {
         tasks.push(tokio::spawn(accept_loop(shared.clone(), listener)));
+    }
+    if let Some(udp) = udp {
+        tasks.push(tokio::spawn(datagrams::receive_loop(shared.clone(), udp)));
     }
     Ok(Running { tasks })
 }

@@ -93,6 +93,10 @@ pub struct Metrics {
     /// Messages and bytes sent, by kind.
     pub messages_by_kind: [u64; 3],
     pub bytes_by_kind: [u64; 3],
+    /// Datagrams (probes, acks, gossip) sent, their bytes, and those lost.
+    pub datagrams_sent: u64,
+    pub datagram_bytes: u64,
+    pub datagrams_lost: u64,
     /// One entry per finished round.
     pub rounds: Vec<RoundBytes>,
 }

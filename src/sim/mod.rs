@@ -146,6 +146,13 @@ enum Action {
         failure: Failure,
     },
     Deliver(Msg),
+    /// A datagram arrives at node `to` (in life `inc`) from node `from`.
+    Datagram {
+        to: u32,
+        inc: u32,
+        from: u32,
+        bytes: Vec<u8>,
+    },
 }
 
 struct Scheduled {
@@ -371,6 +378,12 @@ impl Sim {
                 }
             }
             Action::Deliver(msg) => self.deliver(msg),
+            Action::Datagram {
+                to,
+                inc,
+                from,
+                bytes,
+            } => self.deliver_datagram(to as usize, inc, from as usize, &bytes),
         }
         true
     }
@@ -554,6 +567,7 @@ impl Sim {
                     };
                     self.nodes[i].node.handle_resolved(seed, result, now);
                 }
+                Transmit::Datagram { to, bytes } => self.send_datagram(i, &to, bytes),
             }
         }
         let n = &mut self.nodes[i];

@@ -181,6 +181,48 @@ impl Sim {
         );
     }
 
+    /// Node `i`'s core sends datagram `bytes` to `to`: it arrives after a
+    /// latency, or is lost (to `loss`, a cut link, a node that is down).
+    pub(super) fn send_datagram(&mut self, i: usize, to: &str, bytes: Vec<u8>) {
+        self.metrics.datagrams_sent += 1;
+        self.metrics.datagram_bytes += bytes.len() as u64;
+        let n = &mut self.nodes[i];
+        n.bytes_sent += bytes.len() as u64;
+        n.round_bytes += bytes.len() as u64;
+        let Some(j) = self.index.get(to).map(|&j| j as usize) else {
+            self.metrics.datagrams_lost += 1;
+            return;
+        };
+        let lost = self.cfg.loss > 0.0 && self.rng.f64() < self.cfg.loss;
+        if lost || j == i || !self.serving(j) || !self.link(i, j) {
+            self.metrics.datagrams_lost += 1;
+            return;
+        }
+        let (lo, hi) = self.cfg.latency_ms;
+        let at = self.now + self.rng.u64(lo..=hi);
+        let inc = self.nodes[j].incarnation;
+        self.schedule(
+            at,
+            Action::Datagram {
+                to: j as u32,
+                inc,
+                from: i as u32,
+                bytes,
+            },
+        );
+    }
+
+    pub(super) fn deliver_datagram(&mut self, to: usize, inc: u32, from: usize, bytes: &[u8]) {
+        if self.nodes[to].incarnation != inc || !self.serving(to) || !self.link(from, to) {
+            self.metrics.datagrams_lost += 1;
+            return;
+        }
+        let now = self.now;
+        let from_name = self.nodes[from].name.clone();
+        let _ = self.nodes[to].node.handle_datagram(&from_name, bytes, now);
+        self.drain(to);
+    }
+
     /// A message arrives at its end of the connection.
     pub(super) fn deliver(&mut self, msg: Msg) {
         let Some(c) = self.conns.get(&msg.conn).cloned() else {

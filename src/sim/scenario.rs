@@ -32,7 +32,10 @@ pub struct Outcome {
 pub struct Plan {
     /// Each wait gives up after this long.
     pub cap_ms: Millis,
-    /// The quiet window, after the spread, over which bytes are counted.
+    /// Time left, after the spread, for the join's and the write's last
+    /// repairs to end before the quiet window.
+    pub settle_ms: Millis,
+    /// The quiet window, after the settling, over which bytes are counted.
     pub steady_ms: Millis,
     /// How often the conditions are checked.
     pub poll_ms: Millis,
@@ -42,6 +45,7 @@ impl Default for Plan {
     fn default() -> Self {
         Plan {
             cap_ms: 120_000,
+            settle_ms: 10_000,
             steady_ms: 20_000,
             poll_ms: 50,
         }
@@ -64,6 +68,7 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
             s.value_everywhere(writer, "spread")
         })
         .map(|t| t - wrote);
+    sim.run_for(plan.settle_ms);
     let from = sim.now();
     let sent_before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
     sim.run_for(plan.steady_ms);

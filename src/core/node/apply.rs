@@ -102,6 +102,10 @@ impl Node {
         advanced.sort_unstable();
         advanced.dedup();
         let revived = std::mem::take(&mut self.revived);
+        for &id in &advanced {
+            self.touch(id);
+            self.heard_of(id);
+        }
         let cfg = &self.config.detector;
         let w = self.ring_len;
         for id in advanced {
@@ -130,6 +134,25 @@ impl Node {
         }
         for (id, keys) in by_peer {
             self.defer_deletes(id, keys, now);
+        }
+        // what the sender knows of peers' protocols and failures (protocol 2)
+        for &(name, flags) in &resp.flags {
+            if let Some(id) = self.lookup(name) {
+                self.take_flags(id, flags);
+            }
+        }
+        for &(name, version) in &resp.down {
+            if same_name(name, &me_name) {
+                self.refute(version);
+            } else if let Some(id) = self.lookup(name) {
+                // a prober checks for itself; an observer takes it as said
+                if self.probing() {
+                    let me = self.me;
+                    self.doubt(id, version, me, self.last_real);
+                } else {
+                    self.convict(id, version, now);
+                }
+            }
         }
     }
 
@@ -208,6 +231,17 @@ impl Node {
             self.failed_at.remove(&id);
             self.revived.push(id);
             self.emit(Event::Alive { peer: id });
+        }
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return true;
+        };
+        let relay = match &self.relay {
+            Relay::All => true,
+            Relay::Owner(owner) => same_name(owner, &p.name),
+            Relay::None => false,
+        };
+        if relay && (d.key != HEARTBEAT_KEY || !self.legacy) {
+            self.broadcast(broadcast::News::Delta, id, d.version, Some(key.clone()));
         }
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return true;

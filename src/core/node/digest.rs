@@ -108,9 +108,11 @@ impl Node {
         let ext = self.ext(false);
         let slots = self.peers.len();
         let mut items: Vec<DigestItem> = Vec::new();
+        let mut flags: Vec<u64> = Vec::new();
         if !observer {
             let me = self.me();
             items.push(me.digest_item());
+            flags.push(self.flags_of(self.me));
         }
         if let Some(listed) = slots_listed {
             for i in listed {
@@ -122,13 +124,14 @@ impl Node {
                 }
                 budget -= size;
                 items.push(item);
+                flags.push(self.flags_of(i as PeerId));
             }
             let ext = Ext {
                 complete: false,
                 ..ext
             };
             let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
-            message::encode_request(&mut out, &items, &ext);
+            message::encode_request_with(&mut out, &items, &flags, &ext);
             return out;
         }
         if let Some(seed) = &seed {
@@ -141,6 +144,7 @@ impl Node {
             if size <= budget {
                 budget -= size;
                 items.push(item);
+                flags.push(0);
             }
         }
         let start = self.digest_cursor % slots.max(1);
@@ -160,13 +164,34 @@ impl Node {
             }
             budget -= size;
             items.push(item);
+            flags.push(self.flags_of(i as PeerId));
             taken = step + 1;
         }
         let ext = Ext { complete, ..ext };
         let mut out = Vec::with_capacity(self.config.max_outgoing_message_bytes - budget);
-        message::encode_request(&mut out, &items, &ext);
+        message::encode_request_with(&mut out, &items, &flags, &ext);
         let next = (start + taken) % slots.max(1);
         self.digest_cursor = next;
+        out
+    }
+
+    /// A REQUEST that names only ourselves and `ids`: the peer that answers
+    /// sends their newer state and nothing else (a pull of large updates).
+    pub(super) fn request_for(&self, ids: &[PeerId]) -> Vec<u8> {
+        let mut items = Vec::with_capacity(ids.len() + 1);
+        let mut flags = Vec::with_capacity(ids.len() + 1);
+        if !self.config.observer {
+            items.push(self.me().digest_item());
+            flags.push(self.flags_of(self.me));
+        }
+        for &id in ids {
+            if let Some(p) = self.peer(id) {
+                items.push(p.digest_item());
+                flags.push(self.flags_of(id));
+            }
+        }
+        let mut out = Vec::new();
+        message::encode_request_with(&mut out, &items, &flags, &self.ext(false));
         out
     }
 

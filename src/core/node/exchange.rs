@@ -25,6 +25,9 @@ pub enum Transmit {
     /// Resolve host name `name` (`host:port`) to `ip:port` addresses, and
     /// give them to `handle_resolved(seed, ..)`.
     Resolve { seed: usize, name: Arc<str> },
+    /// Send datagram `bytes` to `to` (a probe, an ack, gossip: see
+    /// `swim.rs`); what comes back goes to `handle_datagram`.
+    Datagram { to: Arc<str>, bytes: Vec<u8> },
 }
 
 /// What to do on an exchange's connection after one of its messages.
@@ -63,6 +66,9 @@ pub(super) struct Exchange {
     stage: Stage,
     /// The peer we started it with, or the address it came from.
     peer: Option<Arc<str>>,
+    /// The other end's name, once known: its own updates are news to pass
+    /// on (see `Relay`).
+    owner: Option<Arc<str>>,
     /// One of our catch-up chain's exchanges.
     chain: bool,
 }
@@ -86,9 +92,14 @@ impl Node {
 
     /// Starts an exchange with `to`: its REQUEST goes out as a `Connect`.
     pub(super) fn open_exchange(&mut self, to: Arc<str>, chain: bool) -> ExchangeId {
+        let message = self.request_to(Some(&to));
+        self.open_with(to, chain, message)
+    }
+
+    /// Starts an exchange with `to` that opens with `message`.
+    pub(super) fn open_with(&mut self, to: Arc<str>, chain: bool, message: Vec<u8>) -> ExchangeId {
         let id = self.next_exchange;
         self.next_exchange += 1;
-        let message = self.request_to(Some(&to));
         self.count_out(&message);
         self.stats.exchanges_started += 1;
         self.exchanges.insert(
@@ -96,6 +107,7 @@ impl Node {
             Exchange {
                 stage: Stage::First,
                 peer: Some(to.clone()),
+                owner: Some(to.clone()),
                 chain,
             },
         );
@@ -119,6 +131,7 @@ impl Node {
             Exchange {
                 stage: Stage::Request,
                 peer: Some(Arc::from(from)),
+                owner: None,
                 chain: false,
             },
         );
@@ -141,19 +154,39 @@ impl Node {
         let now = self.observe_time(real);
         self.stats.messages_in += 1;
         self.stats.bytes_in += (bytes.len() + self.frame_overhead) as u64;
+        let mut owner = ex.owner.clone();
+        self.relay = owner.clone().map_or(Relay::None, Relay::Owner);
         let outcome = match (ex.stage, wire::decode(bytes)) {
-            (Stage::Request, Ok(Incoming::Request(req))) => self
-                .handle_request(&req, now)
-                .map(|first| (Some(first), None)),
+            (Stage::Request, Ok(Incoming::Request(req))) => {
+                // it names itself first
+                if req.ext.is_v1() {
+                    owner = req.digest.first().map(|d| Arc::from(d.peer));
+                }
+                self.handle_request(&req, now)
+                    .map(|first| (Some(first), None))
+            }
             (Stage::Second, Ok(Incoming::SecondResponse(resp))) => self
                 .handle_second_response(&resp, now)
                 .map(|()| (None, None)),
-            (Stage::First, Ok(Incoming::FirstResponse(resp))) => self
-                .handle_first_response(&resp, now)
-                .map(|second| (Some(second.message), Some(second.more))),
+            (Stage::First, Ok(Incoming::FirstResponse(resp))) => {
+                let answered = ex.peer.as_deref().and_then(|p| self.lookup(p));
+                if let Some(id) = answered.filter(|&id| id != self.me) {
+                    if resp.ext.probes() {
+                        self.speaks_probes(id);
+                    } else {
+                        self.speaks_legacy(id);
+                    }
+                }
+                self.handle_first_response(&resp, now)
+                    .map(|second| (Some(second.message), Some(second.more)))
+            }
             (_, Ok(_)) => Err(Refusal::Unexpected),
             (_, Err(_)) => Err(Refusal::Malformed),
         };
+        self.relay = Relay::None;
+        if ex.stage == Stage::First {
+            self.swim_exchange_ended(id);
+        }
         match outcome {
             // a peer of another cluster is answered with an empty response
             // under our name, so that it refuses us in turn and says why,
@@ -186,6 +219,7 @@ impl Node {
                     Stage::Request => {
                         let next = Exchange {
                             stage: Stage::Second,
+                            owner,
                             ..ex
                         };
                         self.exchanges.insert(id, next);
@@ -216,6 +250,7 @@ impl Node {
         let Some(ex) = self.exchanges.remove(&id) else {
             return;
         };
+        self.swim_exchange_ended(id);
         match failure {
             Failure::Connect => {
                 self.stats.connect_failures += 1;

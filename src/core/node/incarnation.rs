@@ -111,6 +111,10 @@ impl Node {
             let version = me.state.max_version + 1;
             me.state.put(&key, Some(value), version, 0);
         }
+        // every key has a new version: the peers that probe fetch them
+        let (id, version) = (self.me, self.me().state.max_version);
+        self.touch(id);
+        self.broadcast(broadcast::News::Notice, id, version, None);
     }
 
     // ---- peers ----------------------------------------------------------
@@ -145,6 +149,7 @@ impl Node {
             // back from a leave: judge it afresh from its next arrival
             p.detector.restart_at(None);
         }
+        self.touch(id);
         dropped
             .into_iter()
             .filter(|k| &**k != LEFT_KEY && &**k != HEARTBEAT_KEY)

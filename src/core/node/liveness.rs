@@ -20,7 +20,7 @@ impl Node {
         if stalled {
             self.judge_from = now + self.config.gossip_interval_ms;
         }
-        if now < self.judge_from {
+        if now < self.judge_from || self.not_probed == 0 {
             return;
         }
         let cfg = &self.config.detector;
@@ -34,7 +34,8 @@ impl Node {
             .zip(self.rings.chunks_exact(w))
         {
             let Some(p) = slot else { continue };
-            if i as PeerId == self.me || p.left {
+            // peers that probe are judged by probes (swim.rs)
+            if i as PeerId == self.me || p.left || p.proto == PROTO_PROBES {
                 continue;
             }
             let suspected = p.detector.suspected(now, cfg, ring);
@@ -51,6 +52,9 @@ impl Node {
             }
         }
         for e in changes {
+            if let Event::Failed { peer } | Event::Alive { peer } = e {
+                self.touch(peer);
+            }
             self.emit(e);
         }
     }
@@ -73,17 +77,9 @@ impl Node {
             .collect();
         expired.sort_unstable();
         for id in expired {
-            self.failed_at.remove(&id);
-            self.pending_deletes.remove(&id);
-            if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
-                self.index_remove(&name);
-            }
-            self.digest_info[id as usize] = 0;
-            if let Some(p) = self.peers[id as usize].take() {
-                self.remote_bytes -= p.state.bytes();
+            if let Some(p) = self.free_slot(id) {
                 self.removed
                     .insert(p.name.clone(), (p.state.max_version, now));
-                self.free.push(id);
                 self.emit(Event::Removed { peer: id });
             }
         }

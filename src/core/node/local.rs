@@ -69,6 +69,19 @@ impl Node {
             key: heartbeat_key().clone(),
             value,
         });
+        self.wrote(HEARTBEAT_KEY, version);
+    }
+
+    /// Our state changed at `version` (key `key`): the summary, and news
+    /// for the peers that probe (a heartbeat only when it is not beaten
+    /// every round anyway, see `legacy`).
+    pub(super) fn wrote(&mut self, key: &str, version: u64) {
+        let me = self.me;
+        self.touch(me);
+        if key != HEARTBEAT_KEY || !self.legacy {
+            let key = self.me().state.key_arc(key);
+            self.broadcast(broadcast::News::Delta, me, version, Some(key));
+        }
     }
 
     pub(super) fn check_key(&self, key: &str) -> Result<(), StateError> {
@@ -111,6 +124,7 @@ impl Node {
         }
         let version = state.max_version + 1;
         self.me_mut().state.put(key, Some(value), version, 0);
+        self.wrote(key, version);
         self.note_write();
         self.schedule_after_input(now);
         Ok(())
@@ -125,6 +139,7 @@ impl Node {
         let version = self.me().state.max_version + 1;
         let judged = self.observe_time(now);
         self.me_mut().state.put(key, None, version, judged);
+        self.wrote(key, version);
         self.note_write();
         self.schedule_after_input(now);
         Ok(true)
@@ -139,6 +154,13 @@ impl Node {
         self.me_mut()
             .state
             .put(LEFT_KEY, Some(Arc::from(MSGPACK_TRUE)), version, 0);
+        self.wrote(LEFT_KEY, version);
+        // the news goes now: the driver stops us soon after
+        let fanout = self.config.fanout.max(3);
+        let probing = self.sample_probing(fanout, None);
+        for to in probing {
+            self.send_datagram(to, crate::wire::datagram::DatagramKind::Gossip, 0, None);
+        }
         let tell = self.config.fanout.max(3);
         let targets = self.sample_live(tell);
         targets

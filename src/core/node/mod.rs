@@ -28,6 +28,7 @@ use crate::wire::write::str_size;
 use crate::wire::{Delta, DigestItem, Ext, Request, Response};
 
 mod apply;
+mod broadcast;
 mod digest;
 mod exchange;
 mod incarnation;
@@ -37,6 +38,8 @@ mod peers;
 mod reconcile;
 mod schedule;
 mod seeds;
+mod summary;
+mod swim;
 mod targets;
 mod warnings;
 
@@ -47,12 +50,24 @@ pub use exchange::{ExchangeId, Failure, Reply, Transmit};
 use incarnation::*;
 pub use local::StateError;
 use peers::*;
-pub use peers::{Names, Peer};
+pub use peers::{Names, Peer, PROTO_LEGACY, PROTO_PROBES, PROTO_UNKNOWN};
 pub use reconcile::SecondResponse;
 use reconcile::*;
 use schedule::Timers;
 pub use schedule::{LIVENESS_CHECKS_PER_ROUND, PHASES, PUSH_BURST};
+pub use swim::INDIRECT_PROBES;
 pub use warnings::{Warning, WARN_EVERY_MS};
+
+/// Which updates applied are news to pass on (see `broadcast.rs`).
+#[derive(Clone, Debug, Default)]
+pub(super) enum Relay {
+    /// From a datagram: all of them (infection).
+    All,
+    /// From an exchange with a peer: its own (the rest, others have).
+    Owner(Arc<str>),
+    #[default]
+    None,
+}
 
 /// A peer's view for `stats()`.
 #[derive(Clone, Debug)]
@@ -60,7 +75,10 @@ pub struct PeerReport {
     pub name: Arc<str>,
     pub alive: bool,
     pub left: bool,
+    /// The heartbeat detector's phi; 0 for a peer judged by probes.
     pub phi: f64,
+    /// Judged by probes (a gossiper peer), not by its heartbeats.
+    pub probed: bool,
     pub last_heard_ms_ago: Option<Millis>,
     pub keys: usize,
     pub max_version: u64,
@@ -123,6 +141,24 @@ pub struct Node {
     timers: Timers,
     /// The seeds of this start.
     seeds: Vec<seeds::Seed>,
+    /// The hash of all we hold (see `summary.rs`), per slot and in all.
+    summary: u64,
+    summary_parts: Vec<u64>,
+    /// When it last changed (the round clock).
+    summary_changed_at: Millis,
+    /// Peers (ourselves aside) not known to speak probes.
+    not_probed: usize,
+    /// Peers that do not probe are live here: every node beats and gossips
+    /// every round, as node-gossip does (see `schedule.rs`).
+    legacy: bool,
+    /// The driver time of the last input.
+    last_real: Millis,
+    swim: swim::Swim,
+    bcast: broadcast::Broadcasts,
+    /// What `apply` passes on.
+    relay: Relay,
+    /// The peer of the exchange being answered speaks probes (protocol 2).
+    partner_probes: bool,
     /// When each warning was last reported, per peer.
     warned: FxHashMap<(Warning, Arc<str>), Millis>,
     /// The time peers are judged by (see `RoundClock`).
@@ -170,6 +206,16 @@ impl Node {
             timers: Timers::default(),
             warned: FxHashMap::default(),
             seeds: Vec::new(),
+            summary: 0,
+            summary_parts: vec![0],
+            summary_changed_at: 0,
+            not_probed: 0,
+            legacy: false,
+            last_real: 0,
+            swim: swim::Swim::default(),
+            bcast: broadcast::Broadcasts::default(),
+            relay: Relay::None,
+            partner_probes: false,
             clock: RoundClock::new(config.gossip_interval_ms),
             stats: Stats::default(),
             config,
@@ -256,15 +302,9 @@ impl Node {
         let real = now;
         let now = self.observe_time(real);
         if &*self.me().name != name {
-            if let Some(other) = self.index_remove(name) {
+            if let Some(other) = self.lookup(name).filter(|&id| id != self.me) {
                 // someone gossiped about our address before we took it
-                if let Some(p) = self.peers[other as usize].take() {
-                    self.remote_bytes -= p.state.bytes();
-                }
-                self.pending_deletes.remove(&other);
-                self.digest_info[other as usize] = 0;
-                self.failed_at.remove(&other);
-                self.free.push(other);
+                self.free_slot(other);
             }
             let old = self.me().name.clone();
             self.index_remove(&old);
@@ -328,7 +368,12 @@ impl Node {
                 name: p.name.clone(),
                 alive: id == self.me || p.alive,
                 left: p.left,
-                phi: self.phi(id, now),
+                phi: if p.proto == PROTO_PROBES {
+                    0.0
+                } else {
+                    self.phi(id, now)
+                },
+                probed: p.proto == PROTO_PROBES,
                 last_heard_ms_ago: p.last_heard().map(|t| now.saturating_sub(t)),
                 keys: p.state.live_keys(),
                 max_version: p.state.max_version,

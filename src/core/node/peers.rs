@@ -19,7 +19,17 @@ pub struct Peer {
     /// Its state advanced at least once. Every advance also (re)starts the
     /// detector's clock at the same moment, which is how `last_heard` is known.
     pub(super) heard: bool,
+    /// What it speaks, as far as we know (`PROTO_*`).
+    pub proto: u8,
 }
+
+/// A peer we know nothing of the protocol of yet.
+pub const PROTO_UNKNOWN: u8 = 0;
+/// node-gossip, or a gossiper before probes: judged by its heartbeats, and
+/// it judges us by ours.
+pub const PROTO_LEGACY: u8 = 1;
+/// It probes and is probed (SWIM), and takes datagrams.
+pub const PROTO_PROBES: u8 = 2;
 
 impl Peer {
     /// This peer's line in a digest.
@@ -41,6 +51,7 @@ impl Peer {
             alive: true,
             left: false,
             heard: false,
+            proto: PROTO_UNKNOWN,
         }
     }
 
@@ -172,17 +183,41 @@ impl Node {
             None => {
                 self.peers.push(Some(peer));
                 self.digest_info.push(info);
+                self.summary_parts.push(0);
                 self.rings.resize(self.peers.len() * self.ring_len, 0);
                 (self.peers.len() - 1) as PeerId
             }
         };
         self.index_insert(id);
+        self.not_probed += 1;
+        self.touch(id);
         self.emit(Event::NewPeer {
             peer: id,
             name,
             me: false,
         });
         Some(id)
+    }
+
+    /// Empties slot `id` (the peer is forgotten) and returns what it held.
+    pub(super) fn free_slot(&mut self, id: PeerId) -> Option<Peer> {
+        if id == self.me {
+            return None;
+        }
+        let name = self.peer(id)?.name.clone();
+        self.index_remove(&name);
+        self.digest_info[id as usize] = 0;
+        let p = self.peers[id as usize].take()?;
+        self.remote_bytes -= p.state.bytes();
+        if p.proto != PROTO_PROBES {
+            self.not_probed -= 1;
+        }
+        self.failed_at.remove(&id);
+        self.pending_deletes.remove(&id);
+        self.swim.suspects.remove(&id);
+        self.touch(id);
+        self.free.push(id);
+        Some(p)
     }
 
     /// Our copy of a peer's name: the shared one, or a new one.
@@ -200,6 +235,10 @@ mod tests {
     /// that grows it is a cost at scale, to be chosen knowingly.
     #[test]
     fn peer_is_small() {
-        assert!(std::mem::size_of::<super::Peer>() <= 96, "{}", std::mem::size_of::<super::Peer>());
+        assert!(
+            std::mem::size_of::<super::Peer>() <= 96,
+            "{}",
+            std::mem::size_of::<super::Peer>()
+        );
     }
 }

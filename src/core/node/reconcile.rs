@@ -68,7 +68,11 @@ impl Node {
 
     pub(super) fn ext(&self, complete: bool) -> Ext<'_> {
         Ext {
-            protocol: message::PROTOCOL,
+            protocol: if self.config.probes {
+                message::PROTOCOL
+            } else {
+                1
+            },
             cluster: self.config.cluster_name.as_deref(),
             complete,
             more: false,
@@ -85,15 +89,17 @@ impl Node {
             return Err(Refusal::WrongCluster);
         }
         let v1 = req.ext.is_v1();
+        self.partner_probes = req.ext.probes();
         let mut mentioned = vec![false; self.peers.len()];
         let mut wants: Vec<(PeerId, u64)> = Vec::new();
         let mut requests: Vec<(PeerId, u64, u64)> = Vec::new();
         let hashes: Vec<u64> = req.digest.iter().map(|i| name_hash(i.peer)).collect();
-        for (item, &hash) in req.digest.iter().zip(&hashes) {
+        for (i, (item, &hash)) in req.digest.iter().zip(&hashes).enumerate() {
             let id = match self.lookup_hashed(item.peer, hash) {
                 Some(id) => id,
                 None => {
                     if let Some(id) = self.register(item.peer, item.version, now) {
+                        self.learn_protocol(req, i, id);
                         if mentioned.len() <= id as usize {
                             mentioned.resize(id as usize + 1, false);
                         }
@@ -110,6 +116,7 @@ impl Node {
             if mentioned.get(id as usize).copied().unwrap_or(true) {
                 continue; // a name listed twice
             }
+            self.learn_protocol(req, i, id);
             mentioned[id as usize] = true;
             if id == self.me {
                 let mine = &self.me().state;
@@ -231,6 +238,23 @@ impl Node {
         list.sort_by_key(|t| std::cmp::Reverse(behind(t)));
     }
 
+    /// What a REQUEST tells of the protocol of its `i`-th digest entry, peer
+    /// `id`: the flags a v2 requester sends, and, of the requester itself
+    /// (it names itself first), what it speaks.
+    fn learn_protocol(&mut self, req: &Request, i: usize, id: PeerId) {
+        if id == self.me {
+            return;
+        }
+        if let Some(&f) = req.flags.get(i) {
+            self.take_flags(id, f);
+        } else if i == 0 && req.ext.is_v1() {
+            self.speaks_legacy(id);
+        }
+        if i == 0 && req.ext.probes() {
+            self.speaks_probes(id);
+        }
+    }
+
     /// Fills a response up to the outgoing budget: requests first (they are
     /// small and let the other side catch us up), then whole or partial
     /// version-ordered runs of deltas, peer by peer. Also says whether
@@ -266,6 +290,9 @@ impl Node {
         }
         let mut updates: Vec<Delta> = Vec::with_capacity((budget / 40).min(4096));
         let mut generations: Vec<(&str, u64)> = Vec::new();
+        // to a peer that probes: which of these peers do, and who is down
+        let probes = self.partner_probes;
+        let mut flags: Vec<(&str, u64)> = Vec::new();
         let mut misses = 0;
         // an update larger than the whole batching target goes alone, in a
         // message up to the hard ceiling: the bytes it takes beyond the target
@@ -285,7 +312,7 @@ impl Node {
                 version_entry_size(&p.name, p.state.generation)
             } else {
                 0
-            };
+            } + if probes { str_size(&p.name) + 1 } else { 0 };
             for (key, entry) in p.state.deltas_after(after) {
                 let d = Delta {
                     peer: &p.name,
@@ -310,8 +337,11 @@ impl Node {
                 }
                 misses = 0;
                 budget -= size;
-                if !sent_any && gen_size > 0 {
+                if !sent_any && v1 && p.state.generation != 0 {
                     generations.push((&p.name, p.state.generation));
+                }
+                if !sent_any && probes {
+                    flags.push((&p.name, self.flags_of(id)));
                 }
                 sent_any = true;
                 updates.push(d);
@@ -324,8 +354,42 @@ impl Node {
             more: left_out,
             ..ext
         };
-        message::encode_response(&mut out, requests, &updates, &generations, &ext);
+        let down = if probes {
+            self.down_list(budget)
+        } else {
+            Vec::new()
+        };
+        message::encode_response_with(
+            &mut out,
+            requests,
+            &updates,
+            &generations,
+            &flags,
+            &down,
+            &ext,
+        );
         (out, left_out)
+    }
+
+    /// Peers held failed (not left), as of their versions, as many as fit in
+    /// `budget` bytes and at most `MAX_DOWN`: an observer, which does not
+    /// probe, learns liveness from them, and a node that missed a
+    /// conviction learns it.
+    fn down_list(&self, mut budget: usize) -> Vec<(&str, u64)> {
+        const MAX_DOWN: usize = 64;
+        let mut out = Vec::new();
+        for (id, p) in self.peers() {
+            if id == self.me || p.alive || p.left {
+                continue;
+            }
+            let size = version_entry_size(&p.name, p.state.max_version);
+            if size > budget || out.len() >= MAX_DOWN {
+                break;
+            }
+            budget -= size;
+            out.push((&*p.name, p.state.max_version));
+        }
+        out
     }
 
     /// At the initiator: applies FIRST_RESPONSE and answers SECOND_RESPONSE
@@ -338,6 +402,7 @@ impl Node {
         if !self.cluster_ok(&resp.ext) {
             return Err(Refusal::WrongCluster);
         }
+        self.partner_probes = resp.ext.probes();
         self.apply(resp, now);
         let mut wants: Vec<(PeerId, u64)> = resp
             .requests

@@ -54,7 +54,10 @@ impl Node {
     /// `None` while it has nothing scheduled (stopped).
     pub fn poll_timeout(&self) -> Option<Millis> {
         let t = &self.timers;
-        [t.round, t.check, t.push].into_iter().flatten().min()
+        [t.round, t.check, t.push, self.swim_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs whatever is due at `now`: a round (heartbeat, liveness,
@@ -89,6 +92,7 @@ impl Node {
             self.timers.push = None;
             self.push(now);
         }
+        self.swim_timeout(now);
         self.schedule_after_input(now);
     }
 
@@ -105,6 +109,7 @@ impl Node {
     /// The time the detector judges by at driver time `now`, which is
     /// remembered as the latest seen.
     pub(super) fn observe_time(&mut self, now: Millis) -> Millis {
+        self.last_real = self.last_real.max(now);
         self.clock.at(now)
     }
 
@@ -122,11 +127,29 @@ impl Node {
             refilled: now,
             news: self.timers.news,
         };
+        self.legacy = self.has_legacy_peers();
+        self.swim_start(now);
     }
 
     pub(super) fn stop_timers(&mut self) {
         self.timers = Timers::default();
         self.clock.no_rounds();
+        self.swim_stop();
+    }
+
+    /// Whether a live peer here is judged by heartbeats (node-gossip, or a
+    /// gossiper before probes), or the node is configured to beat anyway:
+    /// then every node beats and gossips every round, as node-gossip does,
+    /// so that those peers hear of everyone. Otherwise rounds only clean
+    /// up, and probes and news (`swim.rs`, `broadcast.rs`) do the rest.
+    fn has_legacy_peers(&self) -> bool {
+        if self.config.heartbeat_rounds || self.config.observer || !self.config.probes {
+            return true;
+        }
+        self.not_probed > 0
+            && self
+                .peers()
+                .any(|(id, p)| id != self.me && p.proto != PROTO_PROBES && p.alive && p.heard)
     }
 
     /// Whether `e` tells the application something beyond heartbeats: news
@@ -152,7 +175,7 @@ impl Node {
         if !std::mem::take(&mut self.timers.news) {
             return;
         }
-        if !self.config.push_on_change || !self.started || self.config.observer {
+        if !self.config.push_on_change || !self.started || self.config.observer || !self.legacy {
             return;
         }
         if self.timers.push.is_some() {
@@ -190,10 +213,22 @@ impl Node {
     /// the peers to start an exchange with.
     pub fn tick(&mut self, now: Millis) -> Vec<Arc<str>> {
         self.stats.rounds += 1;
-        self.beat();
+        self.legacy = self.has_legacy_peers();
+        if self.legacy {
+            self.beat();
+        }
         self.check_liveness(now);
         self.remove_long_dead(now);
         self.collect_tombstones(now);
-        self.choose_targets()
+        if self.legacy {
+            return self.choose_targets();
+        }
+        self.knock_on_the_dead();
+        // probes judge the peers; rounds only reach out when alone, or to
+        // seeds not heard from yet
+        if self.live_peers() == 0 {
+            return self.try_seed().into_iter().collect();
+        }
+        self.try_unanswered_seed().into_iter().collect()
     }
 }

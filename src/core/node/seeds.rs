@@ -66,6 +66,31 @@ impl Node {
             return None;
         }
         let i = self.rng.usize(..self.seeds.len());
+        self.contact_seed(i)
+    }
+
+    /// Tries a seed that has not answered since we started, if any. Between
+    /// peers that probe, a node learns of others by news that spreads from
+    /// where they joined; a seed that never heard of us, and whose peers
+    /// never heard of ours, would leave two clusters that do not know of
+    /// each other, so each node goes through every seed once.
+    pub(super) fn try_unanswered_seed(&mut self) -> Option<Arc<str>> {
+        let unanswered = self.seeds.iter().filter(|s| !s.answered).count();
+        if unanswered == 0 {
+            return None;
+        }
+        let pick = self.rng.usize(..unanswered);
+        let i = self
+            .seeds
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.answered)
+            .nth(pick)
+            .map(|(i, _)| i)?;
+        self.contact_seed(i)
+    }
+
+    fn contact_seed(&mut self, i: usize) -> Option<Arc<str>> {
         let seed = &self.seeds[i];
         if seed.literal {
             return Some(seed.spec.clone());

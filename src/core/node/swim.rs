@@ -1,0 +1,897 @@
+//! Failure detection between peers that speak probes (protocol 2): SWIM
+//! (Das et al. 2002) with Lifeguard's local health (Dadgar et al. 2018), as
+//! memberlist and foca do it, over datagrams.
+//!
+//! - Every probe period (half a gossip interval) a node probes one peer, in
+//!   a shuffled round-robin order: a PING, answered by an ACK. Without an
+//!   ack after `ack_timeout`, three other peers are asked to probe it too
+//!   (PING_REQ) and relay their ack. Without any ack by the end of the
+//!   period the peer is suspected.
+//! - A suspicion is news (see `broadcast.rs`), and is also sent to the
+//!   suspect itself, which refutes it by writing a newer heartbeat: any
+//!   state of a peer newer than the suspected version clears it. One not
+//!   refuted within `suspicion_timeout` (log10 N rounds, at least two) is a
+//!   conviction (`Failed`), which is news too: every node reports it failed
+//!   at once.
+//! - Local health: a node that has to refute suspicions of itself, or
+//!   misses acks, is probably the slow one; it waits longer for acks
+//!   before it suspects anybody, and falls back as probes succeed.
+//! - The cost is one probe and one ack per node and period, whatever the
+//!   cluster's size; news rides on them. Probe and ack also carry the
+//!   senders' summaries (`summary.rs`): when they differ in a quiet
+//!   cluster, a repair exchange moves what is missing.
+//!
+//! Peers that do not speak probes (node-gossip, older gossipers) are judged
+//! by their heartbeats as before (`liveness.rs`), and are gossiped with on
+//! every round (see `schedule.rs`).
+
+use super::broadcast::{proto_flags, News, Queued};
+use super::*;
+use crate::wire::datagram::{self, DatagramKind, Item, MAX_DATAGRAM_BYTES};
+
+/// Peers asked to probe a peer that did not answer.
+pub const INDIRECT_PROBES: usize = 3;
+
+/// Highest local health score (Lifeguard's awareness): timeouts stretch up
+/// to `1 + MAX_HEALTH` times.
+const MAX_HEALTH: u32 = 8;
+
+/// Rounds after its start in which a node repairs every round.
+const JOINING_ROUNDS: Millis = 10;
+
+/// Rounds between repairs of a node whose summary keeps changing.
+const BUSY_REPAIR_ROUNDS: Millis = 30;
+
+/// Pulls of large updates waiting for a free slot, at most.
+const MAX_PULLS: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct Swim {
+    /// The probe order: peer slots, shuffled, walked round-robin.
+    order: Vec<PeerId>,
+    next: usize,
+    seq: u64,
+    probe: Option<Probe>,
+    next_probe: Option<Millis>,
+    /// News to send out in a gossip datagram.
+    gossip_at: Option<Millis>,
+    relays: Vec<RelayedPing>,
+    pub suspects: FxHashMap<PeerId, Suspicion>,
+    health: u32,
+    last_repair: Option<Millis>,
+    started_at: Option<Millis>,
+    running: Option<ExchangeId>,
+    /// Large updates to fetch: (from whom, whose state).
+    pulls: Vec<(Arc<str>, PeerId)>,
+}
+
+#[derive(Clone, Debug)]
+struct Probe {
+    target: PeerId,
+    name: Arc<str>,
+    seq: u64,
+    /// The target's version when probed: a suspicion is of that.
+    version: u64,
+    ack_by: Millis,
+    acked: bool,
+    indirect: bool,
+}
+
+/// A PING we sent for another node's PING_REQ: its ACK goes back there.
+#[derive(Clone, Debug)]
+struct RelayedPing {
+    seq: u64,
+    requester: Arc<str>,
+    their_seq: u64,
+    until: Millis,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Suspicion {
+    version: u64,
+    since: Millis,
+    deadline: Millis,
+    /// Who suspects it, as far as we heard: the first, then independent
+    /// confirmations, up to `CONFIRMATIONS`.
+    by: Vec<PeerId>,
+}
+
+/// Suspecters after whom a suspicion's timeout is down to its least
+/// (Lifeguard's k).
+const CONFIRMATIONS: usize = 3;
+
+/// A suspicion heard from one suspecter alone lasts this many times the
+/// least timeout (Lifeguard's max/min ratio).
+const LONEST_SUSPICION: Millis = 3;
+
+impl Node {
+    fn probe_period(&self) -> Millis {
+        (self.config.gossip_interval_ms / 2).max(10)
+    }
+
+    /// How long a probe waits for its ack before asking others to try.
+    fn ack_timeout(&self) -> Millis {
+        let p = self.probe_period();
+        (p * 2 / 5 * Millis::from(1 + self.swim.health)).min(p * 4 / 5)
+    }
+
+    /// How long a suspect has to refute, once `suspecters` nodes suspect
+    /// it (Lifeguard): at least log10 N rounds (two at least, longer while
+    /// this node is unhealthy), reached once `CONFIRMATIONS` suspect it;
+    /// `LONEST_SUSPICION` times that for a single suspecter, whose lossy
+    /// link is the likelier cause. A dead node is soon suspected by many,
+    /// since every node probes it in turn: its timeout shrinks fast.
+    fn suspicion_timeout(&self, suspecters: usize) -> Millis {
+        let n = (self.index.len() + 1) as f64;
+        let rounds = n.log10().max(2.0);
+        let least = (rounds * self.config.gossip_interval_ms as f64) as Millis
+            * Millis::from(1 + self.swim.health / 2);
+        let most = least * LONEST_SUSPICION;
+        // fewer may ever confirm in a small cluster
+        let k = CONFIRMATIONS
+            .min(self.swim.order.len().saturating_sub(1))
+            .max(1);
+        if suspecters >= k {
+            return least;
+        }
+        let part = (suspecters.max(1) as f64).ln() / (k as f64).ln();
+        most - ((most - least) as f64 * part) as Millis
+    }
+
+    fn gossip_tick(&self) -> Millis {
+        (self.config.gossip_interval_ms / 5).max(5)
+    }
+
+    /// Whether this node probes (and takes datagrams).
+    pub(super) fn probing(&self) -> bool {
+        self.started && self.config.probes && !self.config.observer
+    }
+
+    /// Probes begin a random part of a period from `now`.
+    pub(super) fn swim_start(&mut self, now: Millis) {
+        self.swim.probe = None;
+        self.swim.relays.clear();
+        self.swim.running = None;
+        self.swim.pulls.clear();
+        self.swim.started_at = Some(now);
+        let period = self.probe_period();
+        self.swim.next_probe = self.probing().then(|| now + self.rng.u64(1..=period));
+        if !self.bcast.is_empty() {
+            self.gossip_soon();
+        }
+    }
+
+    pub(super) fn swim_stop(&mut self) {
+        self.swim.next_probe = None;
+        self.swim.gossip_at = None;
+        self.swim.probe = None;
+        self.swim.suspects.clear();
+        self.swim.running = None;
+        self.swim.pulls.clear();
+    }
+
+    /// News waits at most a millisecond to go out.
+    pub(super) fn gossip_soon(&mut self) {
+        if !self.probing() {
+            return;
+        }
+        let at = self.last_real + 1;
+        self.swim.gossip_at = Some(self.swim.gossip_at.map_or(at, |g| g.min(at)));
+    }
+
+    /// The next time anything of the probes is due.
+    pub(super) fn swim_deadline(&self) -> Option<Millis> {
+        let s = &self.swim;
+        let ack = s
+            .probe
+            .as_ref()
+            .filter(|p| !p.acked && !p.indirect)
+            .map(|p| p.ack_by);
+        let suspect = s.suspects.values().map(|x| x.deadline).min();
+        [s.next_probe, ack, suspect, s.gossip_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs what of the probes is due at `now` (driver time).
+    pub(super) fn swim_timeout(&mut self, now: Millis) {
+        if !self.probing() {
+            return;
+        }
+        let judged = self.clock.last();
+        // convictions
+        let due: Vec<(PeerId, u64)> = self
+            .swim
+            .suspects
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(&id, s)| (id, s.version))
+            .collect();
+        for (id, version) in due {
+            self.convict(id, version, judged);
+        }
+        // the probe's ack is late: ask others
+        if let Some(p) = self.swim.probe.as_mut() {
+            if !p.acked && !p.indirect && p.ack_by <= now {
+                p.indirect = true;
+                let (target, name, seq) = (p.target, p.name.clone(), p.seq);
+                let helpers = self.sample_probing(INDIRECT_PROBES, Some(target));
+                for h in helpers {
+                    self.send_datagram(h, DatagramKind::PingReq, seq, Some(name.clone()));
+                }
+            }
+        }
+        // the period ends: judge the probe, start the next
+        if self.swim.next_probe.is_some_and(|t| t <= now) {
+            if let Some(p) = self.swim.probe.take() {
+                if !p.acked {
+                    let me = self.me;
+                    self.suspect(p.target, p.version, me, now);
+                    self.swim.health = (self.swim.health + 1).min(MAX_HEALTH);
+                }
+            }
+            self.swim.relays.retain(|r| r.until > now);
+            self.swim.next_probe = Some(now + self.probe_period());
+            self.probe_next(now);
+        }
+        if self.swim.gossip_at.is_some_and(|t| t <= now) {
+            self.swim.gossip_at = None;
+            if !self.bcast.is_empty() {
+                let fanout = self.config.fanout.max(3);
+                for to in self.sample_probing(fanout, None) {
+                    self.send_datagram(to, DatagramKind::Gossip, 0, None);
+                }
+                if !self.bcast.is_empty() {
+                    self.swim.gossip_at = Some(now + self.gossip_tick());
+                }
+            }
+        }
+    }
+
+    /// Whether `id` can be probed: a live or suspected peer that speaks
+    /// probes and has not left.
+    fn probeable(&self, id: PeerId) -> bool {
+        id != self.me
+            && self
+                .peer(id)
+                .is_some_and(|p| p.proto == PROTO_PROBES && p.alive && !p.left)
+    }
+
+    /// Adds `id` to the probe order at a random place.
+    pub(super) fn add_to_probes(&mut self, id: PeerId) {
+        let order = &mut self.swim.order;
+        order.push(id);
+        let last = order.len() - 1;
+        let j = self.rng.usize(..order.len());
+        order.swap(last, j);
+    }
+
+    fn probe_next(&mut self, now: Millis) {
+        let n = self.swim.order.len();
+        let mut target = None;
+        for _ in 0..n {
+            if self.swim.next >= self.swim.order.len() {
+                // a new lap, in a new order, without the gone
+                let mut order = std::mem::take(&mut self.swim.order);
+                order.retain(|&id| self.peer(id).is_some_and(|p| p.proto == PROTO_PROBES));
+                order.sort_unstable();
+                order.dedup();
+                self.rng.shuffle(&mut order);
+                self.swim.order = order;
+                self.swim.next = 0;
+                if self.swim.order.is_empty() {
+                    break;
+                }
+            }
+            let id = self.swim.order[self.swim.next];
+            self.swim.next += 1;
+            if self.probeable(id) {
+                target = Some(id);
+                break;
+            }
+        }
+        let Some(id) = target else { return };
+        let (name, version) = {
+            let p = self.peer(id).expect("probeable");
+            (p.name.clone(), p.state.max_version)
+        };
+        self.swim.seq += 1;
+        let seq = self.swim.seq;
+        self.swim.probe = Some(Probe {
+            target: id,
+            name: name.clone(),
+            seq,
+            version,
+            ack_by: now + self.ack_timeout(),
+            acked: false,
+            indirect: false,
+        });
+        // the buddy system: a suspect hears of its suspicion in the probe
+        let first = self
+            .swim
+            .suspects
+            .get(&id)
+            .map(|s| Queued::liveness(News::Suspect, id, s.version, s.by[0]));
+        self.send_datagram_with(name.clone(), DatagramKind::Ping, seq, Some(name), first);
+    }
+
+    /// `n` live peers that speak probes, at random, by name (not `except`).
+    pub(super) fn sample_probing(&mut self, n: usize, except: Option<PeerId>) -> Vec<Arc<str>> {
+        let mut ids: Vec<PeerId> = self
+            .peers()
+            .filter(|&(id, p)| {
+                id != self.me && Some(id) != except && p.proto == PROTO_PROBES && p.alive && !p.left
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let n = n.min(ids.len());
+        for i in 0..n {
+            let j = self.rng.usize(i..ids.len());
+            ids.swap(i, j);
+        }
+        ids.truncate(n);
+        self.names(&ids)
+    }
+
+    /// `by` suspects `id` as of `version` (our probe went unanswered, or
+    /// another node said so): a new suspicion, or one more suspecter of
+    /// one we hold, is told to everyone.
+    pub(super) fn suspect(&mut self, id: PeerId, version: u64, by: PeerId, now: Millis) {
+        if self.doubt(id, version, by, now) {
+            self.broadcast_suspicion(id, version, by);
+        }
+    }
+
+    /// `by` suspects `id` as of `version`: held here, and told to `id` if
+    /// new, so that it refutes if it lives. Returns whether it is news (a
+    /// new suspicion, or a new suspecter of one held).
+    ///
+    /// Alone, this is how a conviction heard in an exchange's down list is
+    /// taken: the sender may sit across a partition that just healed,
+    /// where `id` was unreachable but not dead.
+    pub(super) fn doubt(&mut self, id: PeerId, version: u64, by: PeerId, now: Millis) -> bool {
+        let Some(p) = self.peer(id) else { return false };
+        if id == self.me || !p.alive || p.left || p.state.max_version > version {
+            return false;
+        }
+        let name = p.name.clone();
+        if let Some(s) = self.swim.suspects.get(&id) {
+            if s.version > version
+                || (s.version == version && (s.by.contains(&by) || s.by.len() >= CONFIRMATIONS))
+            {
+                return false;
+            }
+            if s.version == version {
+                let (since, count) = (s.since, s.by.len() + 1);
+                let deadline = since + self.suspicion_timeout(count);
+                let s = self.swim.suspects.get_mut(&id).expect("held");
+                s.by.push(by);
+                s.deadline = s.deadline.min(deadline);
+                return true;
+            }
+        }
+        let deadline = now + self.suspicion_timeout(1);
+        let suspicion = Suspicion {
+            version,
+            since: now,
+            deadline,
+            by: vec![by],
+        };
+        self.swim.suspects.insert(id, suspicion);
+        self.stats.suspicions += 1;
+        // it hears of it at once, to refute it
+        let first = Queued::liveness(News::Suspect, id, version, by);
+        self.send_datagram_with(name, DatagramKind::Gossip, 0, None, Some(first));
+        true
+    }
+
+    /// `id` is failed, as of `version`: reported, and told to all.
+    pub(super) fn convict(&mut self, id: PeerId, version: u64, now: Millis) {
+        self.swim.suspects.remove(&id);
+        let removal = self.config.dead_peer_removal_ms.is_some();
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if id == self.me || !p.alive || p.left || p.state.max_version > version {
+            return;
+        }
+        p.alive = false;
+        if removal {
+            self.failed_at.insert(id, now);
+        }
+        self.emit(Event::Failed { peer: id });
+        self.touch(id);
+        self.broadcast(News::Dead, id, version, None);
+    }
+
+    /// Someone suspects or convicts us as of `version`: a newer heartbeat
+    /// says we are alive (once per claim; a claim older than our state only
+    /// needs our newer state to reach it).
+    pub(super) fn refute(&mut self, version: u64) {
+        let mine = self.me().state.max_version;
+        if version >= mine {
+            self.beat();
+            self.stats.refutations += 1;
+            self.swim.health = (self.swim.health + 1).min(MAX_HEALTH);
+        } else {
+            let me = self.me;
+            self.broadcast(News::Notice, me, mine, None);
+        }
+    }
+
+    /// A peer held failed may be alive on the other side of a partition
+    /// that healed: with probability dead / (live + 1) a round, one of them
+    /// is told it was convicted, which it refutes if it hears.
+    pub(super) fn knock_on_the_dead(&mut self) {
+        let mut dead = Vec::new();
+        let mut live = 0usize;
+        for (id, p) in self.peers() {
+            if id == self.me || p.proto != PROTO_PROBES || p.left {
+                continue;
+            }
+            if p.alive {
+                live += 1;
+            } else {
+                dead.push((id, p.state.max_version));
+            }
+        }
+        if dead.is_empty() || self.rng.f64() >= dead.len() as f64 / (live as f64 + 1.0) {
+            return;
+        }
+        // told to it alone: where it lives on at that version, the others
+        // must not take the conviction up
+        let (id, version) = dead[self.rng.usize(..dead.len())];
+        if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
+            let me = self.me;
+            let first = Queued::liveness(News::Dead, id, version, me);
+            self.send_datagram_with(name, DatagramKind::Gossip, 0, None, Some(first));
+        }
+    }
+
+    /// Marks `id` as speaking probes (it sent us a datagram, or a peer
+    /// that knows says so).
+    pub(super) fn speaks_probes(&mut self, id: PeerId) {
+        let me = self.me;
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if id == me || p.proto == PROTO_PROBES {
+            return;
+        }
+        p.proto = PROTO_PROBES;
+        // its heartbeats may stop: the detector no longer judges it
+        p.detector.restart_at(None);
+        self.not_probed -= 1;
+        self.add_to_probes(id);
+    }
+
+    /// Marks `id` as judged by heartbeats (an old peer, or a gossiper
+    /// before probes).
+    pub(super) fn speaks_legacy(&mut self, id: PeerId) {
+        if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+            if p.proto == PROTO_UNKNOWN {
+                p.proto = PROTO_LEGACY;
+            }
+        }
+    }
+
+    /// Takes the flags a peer that knows sent about `id`.
+    pub(super) fn take_flags(&mut self, id: PeerId, flags: u64) {
+        if flags & 1 != 0 {
+            self.speaks_probes(id);
+        } else if flags & 2 != 0 {
+            self.speaks_legacy(id);
+        }
+    }
+
+    /// A datagram `bytes` arrived from `from` (its source address).
+    pub fn handle_datagram(
+        &mut self,
+        from: &str,
+        bytes: &[u8],
+        now: Millis,
+    ) -> Result<(), Refusal> {
+        let judged = self.observe_time(now);
+        if !self.probing() {
+            return Err(Refusal::Closed);
+        }
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += (bytes.len() + self.frame_overhead) as u64;
+        let d = match datagram::decode(bytes) {
+            Ok(d) => d,
+            Err(_) => {
+                self.stats.refuse(Refusal::Malformed);
+                return Err(Refusal::Malformed);
+            }
+        };
+        if d.cluster != self.config.cluster_name.as_deref() {
+            self.stats.refuse(Refusal::WrongCluster);
+            let ours = self.config.cluster_name.as_deref().unwrap_or("none");
+            let text =
+                format!("{from} is of another cluster than ours ('{ours}'): clusterName differs");
+            self.warn(Warning::WrongCluster, from, text, judged);
+            return Err(Refusal::WrongCluster);
+        }
+        if same_name(d.from, &self.me().name) {
+            return Err(Refusal::Unexpected);
+        }
+        let sender_name: Arc<str> = Arc::from(d.from);
+        let sender = match self.lookup(d.from) {
+            Some(id) => Some(id),
+            None => self.register(d.from, 0, judged),
+        };
+        if let Some(id) = sender {
+            self.speaks_probes(id);
+        }
+        self.take_items(&d.items, &sender_name, judged);
+        let me_name = self.me().name.clone();
+        match d.kind {
+            DatagramKind::Ping => {
+                if d.about.is_some_and(|a| same_name(a, &me_name)) {
+                    self.send_datagram(sender_name, DatagramKind::Ack, d.seq, Some(me_name));
+                }
+            }
+            DatagramKind::Ack => {
+                let ours =
+                    self.swim.probe.as_mut().filter(|p| {
+                        p.seq == d.seq && d.about.is_some_and(|a| same_name(a, &p.name))
+                    });
+                if let Some(p) = ours {
+                    p.acked = true;
+                    self.swim.health = self.swim.health.saturating_sub(1);
+                } else if let Some(i) = self.swim.relays.iter().position(|r| r.seq == d.seq) {
+                    let r = self.swim.relays.swap_remove(i);
+                    let about = d.about.map(Arc::<str>::from);
+                    self.send_datagram(r.requester, DatagramKind::Ack, r.their_seq, about);
+                }
+                if d.summary != self.summary {
+                    self.maybe_repair(sender_name, now, judged);
+                }
+            }
+            DatagramKind::PingReq => {
+                if let Some(target) = d.about.filter(|a| !same_name(a, &me_name)) {
+                    self.swim.seq += 1;
+                    let seq = self.swim.seq;
+                    self.swim.relays.push(RelayedPing {
+                        seq,
+                        requester: sender_name,
+                        their_seq: d.seq,
+                        until: now + self.probe_period(),
+                    });
+                    let target: Arc<str> = Arc::from(target);
+                    self.send_datagram(target.clone(), DatagramKind::Ping, seq, Some(target));
+                }
+            }
+            DatagramKind::Gossip => {}
+        }
+        self.schedule_after_input(now);
+        Ok(())
+    }
+
+    /// Applies the news of a datagram from `sender`.
+    fn take_items(&mut self, items: &[Item], sender: &Arc<str>, now: Millis) {
+        let me = self.me().name.clone();
+        let mut deltas: Vec<crate::wire::Delta> = Vec::new();
+        let mut generations: Vec<(&str, u64)> = Vec::new();
+        let mut flags: Vec<(&str, u64)> = Vec::new();
+        for item in items {
+            match *item {
+                Item::Suspect { peer, version, by } => {
+                    if same_name(peer, &me) {
+                        self.refute(version);
+                        continue;
+                    }
+                    let Some(id) = self.lookup(peer) else {
+                        continue;
+                    };
+                    // a suspecter we do not know yet is taken for the sender
+                    let Some(by) = self.lookup(by).or_else(|| self.lookup(sender)) else {
+                        continue;
+                    };
+                    self.suspect(id, version, by, self.last_real);
+                }
+                Item::Dead { peer, version } => {
+                    if same_name(peer, &me) {
+                        self.refute(version);
+                        continue;
+                    }
+                    let Some(id) = self.lookup(peer) else {
+                        continue;
+                    };
+                    self.convict(id, version, now);
+                }
+                Item::Notice {
+                    peer,
+                    version,
+                    generation,
+                    flags: f,
+                } => {
+                    if same_name(peer, &me) {
+                        continue;
+                    }
+                    let id = match self.lookup(peer) {
+                        Some(id) => Some(id),
+                        None => self.register(peer, version, now),
+                    };
+                    let Some(id) = id else { continue };
+                    self.take_flags(id, f);
+                    if generation != 0 && generation <= version {
+                        self.observe_generation(id, generation, now);
+                    }
+                    if self.peer(id).is_some_and(|p| p.state.max_version < version) {
+                        self.want_pull(sender.clone(), id);
+                    }
+                }
+                Item::Delta {
+                    peer,
+                    version,
+                    generation,
+                    flags: f,
+                    key,
+                    value,
+                } => {
+                    deltas.push(crate::wire::Delta {
+                        peer,
+                        key,
+                        value,
+                        version,
+                    });
+                    if generation != 0 {
+                        generations.push((peer, generation));
+                    }
+                    flags.push((peer, f));
+                }
+            }
+        }
+        if deltas.is_empty() {
+            return;
+        }
+        self.keep_contiguous(&mut deltas, &generations, sender, now);
+        if deltas.is_empty() {
+            return;
+        }
+        let cluster = self.config.cluster_name.clone();
+        let resp = Response {
+            requests: Vec::new(),
+            updates: deltas,
+            generations,
+            flags: Vec::new(),
+            down: Vec::new(),
+            ext: Ext {
+                protocol: message::PROTOCOL,
+                cluster: cluster.as_deref(),
+                complete: false,
+                more: false,
+            },
+        };
+        self.relay = Relay::All;
+        self.apply(&resp, now);
+        self.relay = Relay::None;
+        for (peer, f) in flags {
+            if let Some(id) = self.lookup(peer) {
+                self.take_flags(id, f);
+            }
+        }
+    }
+
+    /// Keeps the deltas that continue what we hold of their peers.
+    ///
+    /// A peer's state is known up to its highest version (Scuttlebutt's
+    /// watermark), so a delta applied past a version we never saw would
+    /// hide that version from every later exchange. Deltas travel by many
+    /// paths and may overtake each other: one that leaves a gap is not
+    /// applied, and the peer's state is fetched from the sender instead,
+    /// which holds everything up to it.
+    fn keep_contiguous(
+        &mut self,
+        deltas: &mut Vec<crate::wire::Delta>,
+        generations: &[(&str, u64)],
+        sender: &Arc<str>,
+        now: Millis,
+    ) {
+        deltas.sort_by(|a, b| a.peer.cmp(b.peer).then(a.version.cmp(&b.version)));
+        let mut floor: Option<(&str, u64)> = None;
+        let mut gaps: Vec<(&str, u64)> = Vec::new();
+        let mut keep = vec![true; deltas.len()];
+        for (i, d) in deltas.iter().enumerate() {
+            let held = match floor {
+                Some((peer, v)) if peer == d.peer => v,
+                _ => {
+                    if gaps.last().is_some_and(|&(p, _)| p == d.peer) {
+                        keep[i] = false;
+                        continue;
+                    }
+                    let mine = self
+                        .lookup(d.peer)
+                        .and_then(|id| self.peer(id))
+                        .map_or(0, |p| p.state.max_version);
+                    // a new incarnation's versions start at its generation
+                    let generation = generations
+                        .iter()
+                        .find(|(p, _)| *p == d.peer)
+                        .map_or(0, |&(_, g)| g);
+                    if generation != 0 && generation <= d.version {
+                        mine.max(generation - 1)
+                    } else {
+                        mine
+                    }
+                }
+            };
+            if d.version > held + 1 {
+                keep[i] = false;
+                gaps.push((d.peer, d.version));
+                floor = None;
+                continue;
+            }
+            floor = Some((d.peer, held.max(d.version)));
+        }
+        let mut i = 0;
+        deltas.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        for (peer, version) in gaps {
+            let id = match self.lookup(peer) {
+                Some(id) => Some(id),
+                None => self.register(peer, version, now),
+            };
+            if let Some(id) = id {
+                self.stats.updates_gapped += 1;
+                self.want_pull(sender.clone(), id);
+            }
+        }
+    }
+
+    /// A summary that differs from ours: a repair exchange with its sender,
+    /// at most one at a time, paced. While the summary changes (news in
+    /// flight) the difference is likely on its way already, so a busy node
+    /// repairs only every `BUSY_REPAIR_ROUNDS`; a quiet one after two
+    /// rounds; one that joined lately every round, since news that spread
+    /// before it arrived will not come again.
+    fn maybe_repair(&mut self, with: Arc<str>, now: Millis, judged: Millis) {
+        if self.legacy || self.swim.running.is_some() {
+            return;
+        }
+        let interval = self.config.gossip_interval_ms;
+        let since = |t: Option<Millis>| t.map_or(Millis::MAX, |t| now.saturating_sub(t));
+        let since_repair = since(self.swim.last_repair);
+        let joining = since(self.swim.started_at) < JOINING_ROUNDS * interval;
+        let quiet = judged >= self.summary_changed_at + 2 * self.probe_period();
+        let due = if joining {
+            since_repair >= interval
+        } else if quiet {
+            since_repair >= 2 * interval
+        } else {
+            since_repair >= BUSY_REPAIR_ROUNDS * interval
+        };
+        if !due {
+            return;
+        }
+        self.swim.last_repair = Some(now);
+        self.stats.repairs += 1;
+        let id = self.open_exchange(with, false);
+        self.swim.running = Some(id);
+    }
+
+    /// We lack a peer's large update that `from` has: fetch it over TCP.
+    fn want_pull(&mut self, from: Arc<str>, id: PeerId) {
+        if self.swim.running.is_none() {
+            self.start_pull(from, vec![id]);
+        } else if self.swim.pulls.len() < MAX_PULLS
+            && !self.swim.pulls.iter().any(|(_, p)| *p == id)
+        {
+            self.swim.pulls.push((from, id));
+        }
+    }
+
+    fn start_pull(&mut self, from: Arc<str>, ids: Vec<PeerId>) {
+        self.stats.pulls += 1;
+        let message = self.request_for(&ids);
+        let id = self.open_with(from, false, message);
+        self.swim.running = Some(id);
+    }
+
+    /// A repair or pull exchange `id` ended: the next pull may start.
+    pub(super) fn swim_exchange_ended(&mut self, id: ExchangeId) {
+        if self.swim.running != Some(id) {
+            return;
+        }
+        self.swim.running = None;
+        if let Some((from, _)) = self.swim.pulls.first().cloned() {
+            let mut ids = Vec::new();
+            self.swim.pulls.retain(|(f, p)| {
+                if *f == from {
+                    ids.push(*p);
+                    false
+                } else {
+                    true
+                }
+            });
+            let lacking: Vec<PeerId> = ids
+                .into_iter()
+                .filter(|&p| self.peer(p).is_some())
+                .collect();
+            if !lacking.is_empty() {
+                self.start_pull(from, lacking);
+            }
+        }
+    }
+
+    /// A state of `id` newer than a suspicion of it clears the suspicion.
+    pub(super) fn heard_of(&mut self, id: PeerId) {
+        if let Some(s) = self.swim.suspects.get(&id) {
+            if self
+                .peer(id)
+                .is_some_and(|p| p.state.max_version > s.version)
+            {
+                self.swim.suspects.remove(&id);
+            }
+        }
+    }
+
+    /// Sends a datagram of `kind` to `to`, with as much news as fits.
+    pub(super) fn send_datagram(
+        &mut self,
+        to: Arc<str>,
+        kind: DatagramKind,
+        seq: u64,
+        about: Option<Arc<str>>,
+    ) {
+        self.send_datagram_with(to, kind, seq, about, None);
+    }
+
+    /// `send_datagram`, with `first` ahead of the queued news: news meant
+    /// for the receiver alone (what we believe of it, which it refutes).
+    fn send_datagram_with(
+        &mut self,
+        to: Arc<str>,
+        kind: DatagramKind,
+        seq: u64,
+        about: Option<Arc<str>>,
+        first: Option<Queued>,
+    ) {
+        let from = self.me().name.clone();
+        let cluster = self.config.cluster_name.clone();
+        let header = datagram::header_size(&from, cluster.as_deref(), about.as_deref());
+        let budget = MAX_DATAGRAM_BYTES.saturating_sub(header + self.frame_overhead + 4);
+        let items = self.take_news(budget, first);
+        let mut bytes = Vec::with_capacity(header + items.len());
+        datagram::encode_parts(
+            &mut bytes,
+            kind,
+            &from,
+            cluster.as_deref(),
+            seq,
+            self.summary,
+            about.as_deref(),
+            &items,
+        );
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += (bytes.len() + self.frame_overhead) as u64;
+        self.transmits.push_back(Transmit::Datagram { to, bytes });
+    }
+
+    /// Whether this node gossips and beats every round because a peer
+    /// judges by heartbeats (or it is configured so): see `schedule.rs`.
+    pub fn in_legacy_mode(&self) -> bool {
+        self.legacy
+    }
+
+    /// News waiting to be sent (all of its transmissions not done yet).
+    pub fn news_queued(&self) -> usize {
+        self.bcast.len()
+    }
+
+    /// The flags of peer `id` as we send them.
+    pub(super) fn flags_of(&self, id: PeerId) -> u64 {
+        if id == self.me {
+            return if self.config.probes && !self.config.observer {
+                1
+            } else {
+                2
+            };
+        }
+        self.peer(id).map_or(0, proto_flags)
+    }
+}
