@@ -142,6 +142,19 @@ export interface GossiperOptions {
    * large state or a burst of writes moves in one go. Default 8; 0 waits for the next round.
    */
   catchUpExchanges?: number;
+  /**
+   * Between gossiper peers, judge liveness by probes (SWIM over UDP datagrams on the same port as
+   * TCP) and spread small news by datagram, at a cost per node that does not grow with the
+   * cluster. Default true; false speaks gossiper 1.0's TCP-only protocol, for networks without UDP
+   * between nodes. node-gossip peers are always judged by their heartbeats.
+   */
+  probes?: boolean;
+  /**
+   * Beat `__heartbeat__` and gossip every round, as node-gossip does, even when every peer is a
+   * gossiper: an `update` event for `__heartbeat__` from every peer every round. Default false:
+   * heartbeats advance only to refute a suspicion (on by itself while a node-gossip peer is live).
+   */
+  heartbeatRounds?: boolean;
   /** A peer is reported failed when its phi exceeds this. Default 8 (node-gossip: 8). */
   phiThreshold?: number;
   /** Failure detector model. Default `'normal'`; `'exponential'` is node-gossip's. */
@@ -217,8 +230,16 @@ export interface PeerStats {
   name: PeerName;
   /** `'left'` after the peer said it leaves; otherwise the failure detector's verdict. */
   status: 'alive' | 'failed' | 'left';
-  /** The failure detector's suspicion; the peer is reported failed above `phiThreshold`. */
+  /**
+   * The heartbeat detector's suspicion; the peer is reported failed above `phiThreshold`. 0 for a
+   * peer judged by probes.
+   */
   phi: number;
+  /**
+   * How this node judges the peer: `'probes'` for a gossiper peer that answers probes,
+   * `'heartbeats'` for node-gossip peers (and any peer while probes are off or not yet known).
+   */
+  judgedBy: 'probes' | 'heartbeats';
   /** Time since its heartbeat last advanced, ms; absent until heard once (and for this node). */
   lastHeardMsAgo?: number;
   /** Keys it holds, `__heartbeat__` included. */
@@ -274,6 +295,20 @@ export interface GossiperStats {
   tombstonesCollected: number;
   /** Events emitted. */
   events: number;
+  /** Datagrams (probes, acks, gossip) received from gossiper peers; their bytes count in bytesIn. */
+  datagramsIn: number;
+  /** Datagrams sent to gossiper peers; their bytes count in bytesOut. */
+  datagramsOut: number;
+  /** Peers this node suspected: a probe went unanswered, or another node said so. */
+  suspicions: number;
+  /** Suspicions of this node that it refuted by a newer heartbeat. */
+  refutations: number;
+  /** Repair exchanges begun because a peer's summary of the cluster's state differed from this node's. */
+  repairs: number;
+  /** Exchanges begun to fetch updates too large for a datagram. */
+  pulls: number;
+  /** Updates heard by datagram that would have skipped a version, fetched whole instead. */
+  updatesGapped: number;
   /** Connections closed early, by reason. */
   refused: Record<
     'malformed' | 'tooLarge' | 'tooDeep' | 'unexpected' | 'wrongCluster' | 'unauthenticated' | 'timeout' | 'connectionLimit' | 'closed',

@@ -287,11 +287,12 @@ describe('start and stop', () => {
   });
 
   test('stats() fields are numbers that grow with gossip', TEST, async (t) => {
-    const [a] = await cluster(t, 2);
+    const [a, b] = await cluster(t, 2);
     const s1 = a.stats();
     for (const f of ['rounds', 'stalledMs', 'exchangesStarted', 'catchUps', 'exchangesCompleted', 'exchangesFailed',
       'connectFailures', 'connectionsAccepted', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'updatesApplied',
       'updatesStale', 'updatesRefused', 'updatesAboutSelf', 'peersRefused', 'tombstonesCollected', 'events',
+      'datagramsIn', 'datagramsOut', 'suspicions', 'refutations', 'repairs', 'pulls', 'updatesGapped',
       'peersLive', 'peersDead']) {
       assert.equal(typeof s1[f], 'number', `stats().${f}`);
       assert.ok(Number.isFinite(s1[f]) && s1[f] >= 0, `stats().${f} = ${s1[f]}`);
@@ -303,15 +304,20 @@ describe('start and stop', () => {
     assert.ok(self, 'stats().peers lists the node itself');
     for (const p of s1.peers) {
       assert.equal(typeof p.phi, 'number');
+      assert.ok(['probes', 'heartbeats'].includes(p.judgedBy), p.judgedBy);
       assert.equal(typeof p.keys, 'number');
       assert.ok(['alive', 'failed', 'left'].includes(p.status), p.status);
     }
+    assert.ok(s1.exchangesCompleted + s1.exchangesServed > 0 && s1.messagesIn > 0, 'the join ran exchanges');
+    // a quiet cluster of gossipers probes: datagrams, no exchanges
     await waitFor(() => {
       const s2 = a.stats();
-      return s2.rounds > s1.rounds + 2 && s2.exchangesCompleted > s1.exchangesCompleted
-        && s2.bytesIn > s1.bytesIn && s2.bytesOut > s1.bytesOut
-        && s2.messagesIn > s1.messagesIn && s2.updatesApplied > s1.updatesApplied;
+      return s2.rounds > s1.rounds + 2 && s2.datagramsIn > s1.datagramsIn && s2.datagramsOut > s1.datagramsOut
+        && s2.bytesIn > s1.bytesIn && s2.bytesOut > s1.bytesOut;
     }, 10000, { message: 'stats to advance' });
+    const s3 = a.stats();
+    b.setLocalState('grow', 1);
+    await waitFor(() => a.stats().updatesApplied > s3.updatesApplied, 10000, { message: 'an update applied' });
   });
 });
 
@@ -494,8 +500,9 @@ describe('peers and membership', () => {
 });
 
 describe('state and events', () => {
-  test('update fires for remote keys, __heartbeat__ included, but not for local writes', TEST, async (t) => {
-    const [a, b] = await cluster(t, 2);
+  test('update fires for remote keys, __heartbeat__ included with heartbeatRounds, but not for local writes', TEST, async (t) => {
+    // node-gossip's heartbeat updates every round, as heartbeatRounds restores
+    const [a, b] = await cluster(t, 2, { heartbeatRounds: true });
     const atA = [];
     const atB = [];
     a.on('update', (...args) => atA.push(args));

@@ -165,7 +165,9 @@ test('...but a peer that died while the node was stopped is still reported', { t
   await a.start();
   await waitFor(() => failed.includes(c.peer_name), 10000, { message: 'the dead peer to be reported' });
   const took = Date.now() - started;
-  assert.ok(took >= 300, `reported after the detection time, not at once (${took} ms)`);
+  // not from the node's own silence: a conviction it hears from b is a
+  // suspicion here first, of at least two rounds
+  assert.ok(took >= 200, `reported after the suspicion time, not at once (${took} ms)`);
   assert.deepEqual(failed, [c.peer_name], 'only the dead peer');
   assert.ok(a.livePeers().includes(b.peer_name));
 });
@@ -255,7 +257,9 @@ test('500 idle connections held open do not lock a real peer out', { timeout: 60
 });
 
 test('stats(): exchangesCompleted counts only exchanges this node started; the ones it answered are exchangesServed', { timeout: 60000 }, async (t) => {
-  const nodes = await cluster(t, 3, { gossipIntervalMs: 100 });
+  // exchanges every round: the heartbeat protocol (probes would leave a
+  // quiet cluster's exchanges to the join)
+  const nodes = await cluster(t, 3, { gossipIntervalMs: 100, probes: false });
   await sleep(2000);
   for (const g of nodes) {
     const s = g.stats();

@@ -38,12 +38,35 @@ test('with pushOnChange (the default) joins and writes travel without waiting fo
   await waitFor(() => seed.livePeers().length === gs.length, 5000, { message: () => `seed lists ${seed.livePeers()}` });
   await sleep(300); // let the join's pushes finish
   const writer = others[1];
-  const before = gs.map((g) => g.stats().exchangesCompleted);
+  const before = writer.stats().datagramsOut;
+  writer.setLocalState('colour', 'blue');
+  // between gossipers the writer sends the news at once by datagram, and
+  // every receiver passes it on
+  await waitFor(() => gs.every((g) => g === writer || g.peerValue(writer.peer_name, 'colour') === 'blue'),
+    5000, { message: 'the write everywhere' });
+  assert.ok(writer.stats().datagramsOut > before, 'the writer sent gossip datagrams');
+  assert.equal(writer.stats().rounds, 0, 'no regular round ran');
+});
+
+test('with probes: false a write travels by pushed exchanges', async (t) => {
+  const gs = await cluster(t, 4, { probes: false });
+  const [seed] = gs;
+  await waitFor(() => seed.livePeers().length === gs.length, 5000, { message: () => `seed lists ${seed.livePeers()}` });
+  // the writer joins last: its join spends one or two of its pushes (rounds
+  // an hour apart never refill them), and some are left for the write
+  const writer = new Gossiper({ port: await ports.take(), address: '127.0.0.1', seeds: [seed.peer_name], ...HOUR_ROUNDS, probes: false });
+  t.after(() => stopAll([writer]));
+  await writer.start();
+  gs.push(writer);
+  await waitFor(() => writer.livePeers().length === gs.length, 5000, { message: () => `the writer lists ${writer.livePeers()}` });
+  await sleep(300); // let the join's pushes finish
+  const before = writer.stats().exchangesCompleted;
   writer.setLocalState('colour', 'blue');
   // the writer pushes to `fanout` (2) live peers
   await waitFor(() => gs.filter((g) => g !== writer && g.peerValue(writer.peer_name, 'colour') === 'blue').length >= 2,
     5000, { message: 'the write at two peers' });
-  assert.ok(writer.stats().exchangesCompleted > before[gs.indexOf(writer)], 'the writer started exchanges');
+  assert.ok(writer.stats().exchangesCompleted > before, 'the writer started exchanges');
+  assert.equal(writer.stats().datagramsOut, 0, 'no datagrams');
   assert.equal(writer.stats().rounds, 0, 'no regular round ran');
 });
 

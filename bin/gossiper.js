@@ -204,7 +204,13 @@ async function members(args) {
   const address = await resolve(args.positional[0], 'HOST:PORT');
   const g = observer(address, args);
   const heartbeats = await observe(g, address, args.wait);
-  const statusOf = (p) => (p.status === 'left' ? 'left' : (heartbeats.get(p.name) || 0) >= 2 ? 'alive' : 'failed');
+  // a peer judged by heartbeats is alive only if it beat while we watched
+  // (an observer's detector starts from nothing); one judged by probes is
+  // as the cluster's convictions, which reach the observer, say
+  const statusOf = (p) => {
+    if (p.status === 'left' || p.judgedBy === 'probes') return p.status;
+    return (heartbeats.get(p.name) || 0) >= 2 ? 'alive' : 'failed';
+  };
   const list = peers(g, statusOf);
   console.log(args.json ? JSON.stringify(list) : table(rows(list), paint(args.color)));
   await g.stop();

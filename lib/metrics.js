@@ -72,6 +72,11 @@ const METRICS = {
   gossiper_peers_refused_total: counter('Peer names refused: not host:port, or beyond maxPeers.', 'peersRefused'),
   gossiper_tombstones_collected_total: counter('Deleted keys forgotten after tombstoneTtlMs.', 'tombstonesCollected'),
   gossiper_events_total: counter('Events emitted.', 'events'),
+  gossiper_datagrams_total: split('Counter', 'Probe and gossip datagrams between gossiper peers, by direction.', 'direction', { in: 'datagramsIn', out: 'datagramsOut' }),
+  gossiper_suspicions_total: counter('Peers suspected: a probe went unanswered, or another node said so.', 'suspicions'),
+  gossiper_refutations_total: counter('Suspicions of this gossiper that it refuted.', 'refutations'),
+  gossiper_repairs_total: counter('Repair exchanges begun on a differing state summary.', 'repairs'),
+  gossiper_pulls_total: counter('Exchanges begun to fetch updates too large for a datagram.', 'pulls'),
 };
 
 /** Makes every metric, registered on `registry` only, with `client` (prom-client). */

@@ -42,6 +42,8 @@ pub struct NativeOptions {
     pub observer: bool,
     pub push_on_change: bool,
     pub catch_up_exchanges: u32,
+    pub heartbeat_rounds: bool,
+    pub probes: bool,
 }
 
 fn invalid(message: String) -> napi::Error {
@@ -97,6 +99,8 @@ impl NativeOptions {
             observer: self.observer,
             push_on_change: self.push_on_change,
             catch_up_exchanges: self.catch_up_exchanges,
+            heartbeat_rounds: self.heartbeat_rounds,
+            probes: self.probes,
             read_timeout_ms: u64::from(self.read_timeout_ms),
             connect_timeout_ms: u64::from(self.connect_timeout_ms),
             max_connections: self.max_connections as usize,
@@ -145,6 +149,8 @@ impl NativeOptions {
             observer: c.observer,
             push_on_change: c.push_on_change,
             catch_up_exchanges: c.catch_up_exchanges,
+            heartbeat_rounds: c.heartbeat_rounds,
+            probes: c.probes,
         }
     }
 }
