@@ -292,6 +292,7 @@ impl Node {
                     key,
                     value: entry.value.as_deref(),
                     version: entry.version,
+                    ttl_ms: None,
                 };
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
