@@ -94,6 +94,7 @@ impl Node {
     /// Starts a new incarnation above `floor`: every live key is written again
     /// so peers that saw versions up to `floor` accept them.
     pub(super) fn rebirth(&mut self, floor: u64) {
+        self.prune_own_deadlines();
         let me = self.me_mut();
         let mut live: Vec<(Arc<str>, Value, u64)> = me
             .state
@@ -111,6 +112,7 @@ impl Node {
             let version = me.state.max_version + 1;
             me.state.put(&key, Some(value), version, 0);
         }
+        self.renumber_own_deadlines();
     }
 
     // ---- peers ----------------------------------------------------------

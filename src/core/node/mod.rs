@@ -38,6 +38,7 @@ mod reconcile;
 mod schedule;
 mod seeds;
 mod targets;
+mod ttl;
 mod warnings;
 
 pub use super::peer_state::{HEARTBEAT_KEY, LEFT_KEY};
@@ -52,6 +53,7 @@ pub use reconcile::SecondResponse;
 use reconcile::*;
 use schedule::Timers;
 pub use schedule::{LIVENESS_CHECKS_PER_ROUND, PHASES, PUSH_BURST};
+pub use ttl::MAX_TTL_MS;
 pub use warnings::{Warning, WARN_EVERY_MS};
 
 /// A peer's view for `stats()`.
@@ -128,6 +130,8 @@ pub struct Node {
     /// The time peers are judged by (see `RoundClock`).
     clock: RoundClock,
     stats: Stats,
+    /// Deadlines of keys with a time to live (`ttl`).
+    expiries: ttl::Expiries,
 }
 
 impl Node {
@@ -172,6 +176,7 @@ impl Node {
             seeds: Vec::new(),
             clock: RoundClock::new(config.gossip_interval_ms),
             stats: Stats::default(),
+            expiries: ttl::Expiries::default(),
             config,
         }
     }

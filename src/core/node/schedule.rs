@@ -54,7 +54,10 @@ impl Node {
     /// `None` while it has nothing scheduled (stopped).
     pub fn poll_timeout(&self) -> Option<Millis> {
         let t = &self.timers;
-        [t.round, t.check, t.push].into_iter().flatten().min()
+        [t.round, t.check, t.push, self.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs whatever is due at `now`: a round (heartbeat, liveness,
@@ -64,6 +67,7 @@ impl Node {
         if !self.started {
             return;
         }
+        self.expire_due(now);
         let interval = self.config.gossip_interval_ms.max(1);
         if let Some(due) = self.timers.round.filter(|&due| due <= now) {
             self.clock.round(due, now);
@@ -105,6 +109,7 @@ impl Node {
     /// The time the detector judges by at driver time `now`, which is
     /// remembered as the latest seen.
     pub(super) fn observe_time(&mut self, now: Millis) -> Millis {
+        self.expiries.saw(now);
         self.clock.at(now)
     }
 
