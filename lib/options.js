@@ -295,4 +295,4 @@ function nativeOptions(options) {
   return out;
 }
 
-module.exports = { OPTIONS, PROFILES, normalize, nativeOptions, checkKeys };
+module.exports = { OPTIONS, PROFILES, normalize, nativeOptions, checkKeys, typeName };
