@@ -333,6 +333,17 @@ export interface StartOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `setLocalState()`. */
+export interface SetOptions {
+  /**
+   * Time to live, in milliseconds: an integer from 1 to 2592000000 (30 days). Every node
+   * deletes the key this long from now, the owner included, even if the owner stopped or
+   * died; a wrong type is a TypeError (`ERR_GOSSIPER_INVALID_TYPE`), out of range a
+   * RangeError (`ERR_GOSSIPER_OUT_OF_RANGE`). Absent: the key lives until written again.
+   */
+  ttlMs?: number;
+}
+
 export interface StopOptions {
   /** Tell peers we leave first, so they report us failed within a round or two. Default false. */
   leave?: boolean;
@@ -397,8 +408,11 @@ export declare class Gossiper<S extends StateOf<S> = Record<string, Value>> exte
   /**
    * Sets a key of this node; it spreads to every peer. Throws a TypeError for a value msgpack
    * cannot carry and a RangeError beyond a limit; the state is then unchanged.
+   * With `{ ttlMs }` the key is deleted everywhere that long from now (a `delete` event on
+   * peers), even if this node is gone by then; setting it again replaces the deadline, and
+   * setting it without `ttlMs` makes it permanent. See {@link SetOptions}.
    */
-  setLocalState<K extends Key<S>>(key: K, value: S[K]): void;
+  setLocalState<K extends Key<S>>(key: K, value: S[K], options?: SetOptions): void;
   /** This node's value of `key`, or undefined. */
   getLocalState<K extends Key<S>>(key: K): S[K] | undefined;
   /** Removes a key of this node everywhere (a `delete` event on peers); returns whether it was set. */

@@ -11,6 +11,7 @@ const { typeError, rangeError, stateError, fromNative } = require('./lib/errors'
 const { abortError, checkOptions } = require('./lib/abort');
 const { Waiters } = require('./lib/waiters');
 const { Log } = require('./lib/log');
+const { ttlOf } = require('./lib/ttl');
 
 function checkKey(key) {
   if (typeof key !== 'string') {
@@ -35,7 +36,8 @@ class Gossiper extends EventEmitter {
     this.address = address;
     this.options = Object.freeze(options);
     this.peer_name = undefined;
-    this._mirror = new Mirror(!options.observer);
+    // a local key reported expired may have been written again since
+    this._mirror = new Mirror(!options.observer, (key) => this._native.hasLocalState(key));
     this._state = 'stopped';
     this._waiting = new Waiters();
     this._log = new Log(options.logger);
@@ -96,12 +98,13 @@ class Gossiper extends EventEmitter {
     return this.stop({ leave: true });
   }
 
-  setLocalState(key, value) {
+  /** Sets a local key; with `{ ttlMs }` every node deletes it that long from now. */
+  setLocalState(key, value, options) {
     checkKey(key);
     if (value === undefined) {
       throw typeError('value is undefined; use deleteLocalState(key) to remove a key, or null');
     }
-    const err = this._native.setLocalState(key, value);
+    const err = this._native.setLocalState(key, value, ttlOf(options));
     if (err != null) throw fromNative(err);
     this._mirror.self.set(key, value);
   }

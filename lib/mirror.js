@@ -65,9 +65,13 @@ class PeerView {
 }
 
 class Mirror {
-  /** `listed`: whether this node lists itself among the peers (not an observer). */
-  constructor(listed) {
+  /**
+   * `listed`: whether this node lists itself among the peers (not an
+   * observer). `stillSet(key)`: whether a local key is set natively.
+   */
+  constructor(listed, stillSet = () => false) {
     this.listed = listed;
+    this.stillSet = stillSet;
     this.self = new PeerView(undefined);
     this.peers = new Map(); // name → PeerView, ourselves included once named
     this.byId = []; // native peer id → PeerView
@@ -152,7 +156,13 @@ class Mirror {
       case RECORD.Delete: {
         const p = this.byId[nums[i + 2]];
         const key = strs[nums[i + 3]];
-        if (p.delete(key) && p !== this.self) emitter.emit('delete', p.name, key);
+        // Of our own keys only an expiry is reported, which may come after
+        // setLocalState wrote the key again (the mirror has that value then)
+        if (p === this.self) {
+          if (!this.stillSet(key)) p.delete(key);
+        } else if (p.delete(key)) {
+          emitter.emit('delete', p.name, key);
+        }
         return true;
       }
       case RECORD.Alive:

@@ -299,4 +299,4 @@ function nativeOptions(options) {
   return out;
 }
 
-module.exports = { OPTIONS, PROFILES, normalize, nativeOptions, checkKeys };
+module.exports = { OPTIONS, PROFILES, normalize, nativeOptions, checkKeys, typeName };

@@ -17,7 +17,7 @@
 //   {ev:'state', id, name, all, live, dead, values: {peer: {key: value}}, generations: {peer: n}}
 //   {ev:'ok', id, cmd, result}          {ev:'error', id, cmd, message}
 // stdin, one JSON object per line (`id` is echoed back):
-//   {cmd:'set', key, value}   {cmd:'delete', key}   {cmd:'state'}
+//   {cmd:'set', key, value, ttlMs}   {cmd:'delete', key}   {cmd:'state'}
 //   {cmd:'stop', leave}       {cmd:'exit'}: stops, closes stdin and lets the
 //                             process end by itself (it does not call exit()).
 // If stdin closes (the test runner went away) it stops and ends too.
@@ -79,7 +79,7 @@ rl.on('line', async (line) => {
   try {
     switch (cmd) {
       case 'set':
-        g.setLocalState(msg.key, msg.value);
+        g.setLocalState(msg.key, msg.value, msg.ttlMs === undefined ? undefined : { ttlMs: msg.ttlMs });
         out({ ev: 'ok', id, cmd });
         break;
       case 'delete':

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   a.setLocalState('big', 1n << 60n);
   a.setLocalState('list', [1, 'two', null, { three: [3] }]);
   a.setLocalState('optional', { maybe: undefined });
+  a.setLocalState('lease', 'held', { ttlMs: 30_000 });
   const v: Value | undefined = a.peerValue('127.0.0.1:9001', 'role');
   const untyped: unknown = a.peerValue('127.0.0.1:9001', 'anything');
   const heartbeat: number | undefined = a.peerValue('127.0.0.1:9001', '__heartbeat__');
@@ -131,6 +132,10 @@ a.on('update', (peer: number) => peer);
 a.on('peer_failed', (peer: number) => peer);
 // @ts-expect-error keys are strings
 a.setLocalState(42, 'x');
+// @ts-expect-error a time to live is a number of milliseconds
+a.setLocalState('lease', 'held', { ttlMs: '30s' });
+// @ts-expect-error setLocalState knows one option
+a.setLocalState('lease', 'held', { ttl: 30_000 });
 // @ts-expect-error start's callback receives an optional Error
 a.start((err: string) => err);
 // @ts-expect-error stop takes an options object

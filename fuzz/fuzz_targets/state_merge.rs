@@ -363,6 +363,7 @@ fn deltas(u: &[(String, String, Option<Vec<u8>>, u64)]) -> Vec<Delta<'_>> {
             key: k,
             value: v.as_deref(),
             version: *ver,
+            ttl_ms: None,
         })
         .collect()
 }

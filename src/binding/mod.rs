@@ -70,6 +70,14 @@ pub struct NativeStats {
     pub peers: Vec<PeerStats>,
 }
 
+/// The longest time to live a key may have, in milliseconds (30 days).
+// napi-derive registers it only outside `cfg(test)`
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn max_ttl_ms() -> f64 {
+    crate::core::node::MAX_TTL_MS as f64
+}
+
 /// A refused call's error, for the JavaScript side to throw as
 /// `name` (TypeError or RangeError) with a stable `code`.
 #[napi(object)]
@@ -231,19 +239,38 @@ impl NativeGossiper {
         self.node.stop(leave);
     }
 
-    /// Returns the error to throw, or nothing.
+    /// Returns the error to throw, or nothing. With `ttl_ms` (checked by
+    /// the JavaScript side: 1 to `maxTtlMs()`), every node deletes the key
+    /// that long from now.
     #[napi]
-    pub fn set_local_state(&self, key: String, value: Unknown<'_>) -> Option<NativeError> {
+    pub fn set_local_state(
+        &self,
+        key: String,
+        value: Unknown<'_>,
+        ttl_ms: Option<f64>,
+    ) -> Option<NativeError> {
         let encoded =
             unsafe { values::encode(value.value().env, value.value().value, self.max_value_depth) };
         let bytes = match encoded {
             Ok(b) => b,
             Err(e) => return Some(e.into()),
         };
+        let value = Arc::from(bytes);
         self.node
-            .with_core(|core, now| core.set_local(&key, Arc::from(bytes), now))
+            .with_core(|core, now| match ttl_ms {
+                Some(ms) => core.set_local_expiring(&key, value, ms as u64, now),
+                None => core.set_local(&key, value, now),
+            })
             .err()
             .map(NativeError::from)
+    }
+
+    /// Whether `key` is set locally: the JavaScript mirror asks when told
+    /// that a local key expired, in case it was written again since.
+    #[napi]
+    pub fn has_local_state(&self, key: String) -> bool {
+        self.node
+            .with_core(|core, _| core.local_state().value(&key).is_some())
     }
 
     /// Returns the error to throw, or nothing.

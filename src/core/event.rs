@@ -23,7 +23,8 @@ pub enum Event {
         key: Arc<str>,
         value: Value,
     },
-    /// A live key disappeared (deleted, or dropped when its owner restarted).
+    /// A live key disappeared (deleted, dropped when its owner restarted, or
+    /// expired); for ourselves only an expiry is reported.
     Delete {
         peer: PeerId,
         key: Arc<str>,

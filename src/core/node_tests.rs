@@ -134,6 +134,7 @@ fn delta<'a>(peer: &'a str, key: &'a str, value: Option<&'a [u8]>, version: u64)
         key,
         value,
         version,
+        ttl_ms: None,
     }
 }
 

@@ -537,6 +537,23 @@ impl Sim {
         r
     }
 
+    /// Node `i` writes `key` to live `ttl_ms` from now (see
+    /// `Node::set_local_expiring`): every node deletes it then.
+    pub fn set_expiring(
+        &mut self,
+        i: usize,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Millis,
+    ) -> Result<(), StateError> {
+        let now = self.now;
+        let r = self.nodes[i]
+            .node
+            .set_local_expiring(key, Value::from(value), ttl_ms, now);
+        self.drain(i);
+        r
+    }
+
     /// Node `i` deletes `key`; false if it was not set.
     pub fn delete(&mut self, i: usize, key: &str) -> Result<bool, StateError> {
         let now = self.now;

@@ -17,8 +17,9 @@
 //!     [1, peer, version, by]                  SUSPECT: peer, as of version, may be down;
 //!                                             `by` suspects it (each one who does counts)
 //!     [2, peer, version]                      DEAD: peer, as of version, is down
-//!     [3, peer, version, generation, flags, key, value, deleted]
-//!                                             DELTA: one small update
+//!     [3, peer, version, generation, flags, key, value, deleted, ttl]
+//!                                             DELTA: one small update; `ttl`
+//!                                             the ms its key has left, or nil
 //! ```
 //! `flags` bit 0: the peer speaks protocol 2 (probes and datagrams).
 
@@ -72,6 +73,8 @@ pub enum Item<'a> {
         key: &'a str,
         /// msgpack bytes; `None` for a deletion.
         value: Option<&'a [u8]>,
+        /// The time the key has left, if it has a deadline.
+        ttl_ms: Option<u64>,
     },
 }
 
@@ -159,7 +162,7 @@ fn read_item<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, DecodeError> {
         0 => 5,
         1 => 4,
         2 => 3,
-        3 => 8,
+        3 => 9,
         _ => return Err(DecodeError::Field("item")),
     };
     if len != want {
@@ -186,6 +189,12 @@ fn read_item<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, DecodeError> {
             let key = r.str().map_err(|e| field(e, "item"))?;
             let value = r.raw()?;
             let deleted = r.bool().map_err(|e| field(e, "item"))?;
+            let ttl_ms = if r.peek_kind()? == Kind::Nil {
+                r.skip()?;
+                None
+            } else {
+                Some(r.version().map_err(|e| field(e, "item"))?)
+            };
             Item::Delta {
                 peer,
                 version,
@@ -193,6 +202,7 @@ fn read_item<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, DecodeError> {
                 flags,
                 key,
                 value: (!deleted).then_some(value),
+                ttl_ms: ttl_ms.filter(|_| !deleted),
             }
         }
     })
@@ -224,6 +234,7 @@ pub fn item_size(item: &Item) -> usize {
             flags,
             key,
             value,
+            ttl_ms,
         } => {
             2 + str_size(peer)
                 + uint_size(*version)
@@ -232,6 +243,7 @@ pub fn item_size(item: &Item) -> usize {
                 + str_size(key)
                 + value.map_or(1, <[u8]>::len)
                 + 1
+                + ttl_ms.map_or(1, uint_size)
         }
     }
 }
@@ -321,8 +333,9 @@ pub fn write_item(out: &mut Vec<u8>, item: &Item) {
             flags,
             key,
             value,
+            ttl_ms,
         } => {
-            write_array_len(out, 8);
+            write_array_len(out, 9);
             write_uint(out, 3);
             write_str(out, peer);
             write_uint(out, version);
@@ -334,6 +347,10 @@ pub fn write_item(out: &mut Vec<u8>, item: &Item) {
                 None => write_nil(out),
             }
             write_bool(out, value.is_none());
+            match ttl_ms {
+                Some(ms) => write_uint(out, ms),
+                None => write_nil(out),
+            }
         }
     }
 }
@@ -367,6 +384,7 @@ mod tests {
                 flags: 1,
                 key: "k",
                 value: Some(&[0xa1, b'v']),
+                ttl_ms: Some(30_000),
             },
             Item::Delta {
                 peer: "h:1",
@@ -375,6 +393,7 @@ mod tests {
                 flags: 1,
                 key: "gone",
                 value: None,
+                ttl_ms: None,
             },
         ];
         for kind in [

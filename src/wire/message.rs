@@ -18,6 +18,12 @@
 //!   lack of room: another exchange at once would move more.
 //! - an update may carry a fifth element `true`: the key was deleted (its
 //!   value is then nil, which is what old peers see).
+//! - an update of a key with a time to live carries a fifth element `false`
+//!   and a sixth, the milliseconds it has left as the sender sends it
+//!   (relative: no clock sync needed). Gossiper peers that predate it read
+//!   the `false` and skip the rest, so they hold the key until its owner's
+//!   tombstone comes. Old peers are never sent the two elements (node-gossip
+//!   reads the first four and would drop them on relay anyway).
 //!
 //! Protocol 2 (peers that probe, see `core::node::swim`) adds:
 //! - `flags` in a REQUEST: an array parallel to the digest, each peer's
@@ -75,6 +81,9 @@ pub struct Delta<'a> {
     /// The msgpack bytes of the value; `None` for a deletion.
     pub value: Option<&'a [u8]>,
     pub version: u64,
+    /// Milliseconds the key has left to live (only with a value); `None` for
+    /// a key that lives until it is written again.
+    pub ttl_ms: Option<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -243,19 +252,30 @@ fn read_updates<'a>(r: &mut Reader<'a>) -> Result<Vec<Delta<'a>>, DecodeError> {
         let key = r.str().map_err(|_| DecodeError::Field("updates"))?;
         let value = r.raw()?;
         let version = r.version().map_err(|_| DecodeError::Field("updates"))?;
-        let mut deleted = false;
+        let mut deleted = None;
+        let mut ttl_ms = None;
         for extra in 4..len {
             if extra == 4 && r.peek_kind()? == Kind::Bool {
-                deleted = r.bool()?;
+                deleted = Some(r.bool()?);
+            } else if extra == 5 && deleted == Some(false) {
+                // anything but a count of milliseconds is skipped, as any
+                // extra element we do not know: the key then has no deadline
+                // (a failed read leaves the reader where it was)
+                match r.version() {
+                    Ok(ms) => ttl_ms = Some(ms),
+                    Err(_) => r.skip()?,
+                }
             } else {
                 r.skip()?;
             }
         }
+        let deleted = deleted == Some(true);
         out.push(Delta {
             peer,
             key,
             value: if deleted { None } else { Some(value) },
             version,
+            ttl_ms: if deleted { None } else { ttl_ms },
         });
     }
     Ok(out)
@@ -277,6 +297,12 @@ pub fn delta_size(d: &Delta) -> usize {
         + d.value.map_or(1, <[u8]>::len)
         + uint_size(d.version)
         + usize::from(d.value.is_none())
+        + ttl_of(d).map_or(0, |ms| 1 + uint_size(ms))
+}
+
+/// The time to live an update is written with: only a live key has one.
+fn ttl_of(d: &Delta) -> Option<u64> {
+    d.ttl_ms.filter(|_| d.value.is_some())
 }
 
 /// Bytes one entry of a `{peer: version}` map adds.
@@ -350,13 +376,23 @@ fn write_updates(out: &mut Vec<u8>, updates: &[Delta]) {
     write_str(out, "updates");
     write_array_len(out, updates.len());
     for d in updates {
-        write_array_len(out, if d.value.is_some() { 4 } else { 5 });
+        let ttl = ttl_of(d);
+        let len = match (d.value, ttl) {
+            (None, _) => 5,
+            (Some(_), None) => 4,
+            (Some(_), Some(_)) => 6,
+        };
+        write_array_len(out, len);
         write_str(out, d.peer);
         write_str(out, d.key);
         out.extend_from_slice(d.value.unwrap_or(NIL));
         write_uint(out, d.version);
         if d.value.is_none() {
             write_bool(out, true);
+        }
+        if let Some(ms) = ttl {
+            write_bool(out, false);
+            write_uint(out, ms);
         }
     }
 }
@@ -560,12 +596,21 @@ mod tests {
                 key: "k",
                 value: Some(&[0x01]),
                 version: 9,
+                ttl_ms: None,
             },
             Delta {
                 peer: "127.0.0.1:1",
                 key: "gone",
                 value: None,
                 version: 10,
+                ttl_ms: None,
+            },
+            Delta {
+                peer: "127.0.0.1:1",
+                key: "lease",
+                value: Some(&[0x02]),
+                version: 11,
+                ttl_ms: Some(30 * 24 * 3600 * 1000),
             },
         ];
         let gens = [("127.0.0.1:1", 1 << 49)];
@@ -607,9 +652,14 @@ mod tests {
             key: "__heartbeat__",
             value: Some(&[0xcd, 1, 0]),
             version: 1 << 50,
+            ttl_ms: None,
         };
         let t = Delta { value: None, ..d };
-        for delta in [d, t] {
+        let l = Delta {
+            ttl_ms: Some(1 << 40),
+            ..d
+        };
+        for delta in [d, t, l] {
             let mut a = Vec::new();
             encode_response(&mut a, None, &[], &[], &Ext::default());
             let mut b = Vec::new();
@@ -639,6 +689,101 @@ mod tests {
         let mut c = Vec::new();
         encode_response(&mut c, Some(&[]), &[], &[], &full);
         assert!(c.len() <= envelope_size(&full));
+    }
+
+    /// The two elements a key with a time to live adds, as a reader that
+    /// knows only node-gossip's four and the deletion flag meets them: a
+    /// flag `false`, then a count it may skip.
+    #[test]
+    fn a_time_to_live_is_a_false_flag_then_milliseconds() {
+        let lease = Delta {
+            peer: "10.0.0.1:9000",
+            key: "lease",
+            value: Some(&[0xa2, b'o', b'k']),
+            version: 77,
+            ttl_ms: Some(5000),
+        };
+        let mut out = Vec::new();
+        encode_response(&mut out, None, &[lease], &[], &Ext::default());
+        let mut r = Reader::new(&out);
+        let fields = r.map_len().unwrap();
+        let mut seen = false;
+        for _ in 0..fields {
+            if r.str().unwrap() != "updates" {
+                r.skip().unwrap();
+                continue;
+            }
+            assert_eq!(r.array_len().unwrap(), 1);
+            assert_eq!(
+                r.array_len().unwrap(),
+                6,
+                "peer, key, value, version, flag, ttl"
+            );
+            assert_eq!(r.str().unwrap(), "10.0.0.1:9000");
+            assert_eq!(r.str().unwrap(), "lease");
+            assert_eq!(r.raw().unwrap(), &[0xa2, b'o', b'k']);
+            assert_eq!(r.version().unwrap(), 77);
+            assert!(!r.bool().unwrap(), "not deleted");
+            assert_eq!(r.version().unwrap(), 5000);
+            seen = true;
+        }
+        assert!(seen && r.at_end());
+        let Incoming::SecondResponse(back) = decode(&out).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back.updates, vec![lease]);
+    }
+
+    #[test]
+    fn a_time_to_live_counts_only_after_a_false_flag() {
+        #[derive(Serialize)]
+        struct Second<T> {
+            #[serde(rename = "type")]
+            kind: u8,
+            updates: Vec<T>,
+        }
+        let ttl_of = |bytes: Vec<u8>| {
+            let Incoming::SecondResponse(r) = decode(&bytes).unwrap() else {
+                panic!()
+            };
+            (r.updates[0].value.is_some(), r.updates[0].ttl_ms)
+        };
+        // a deleted key has no time left, whatever follows the flag
+        let deleted = rmp_serde::to_vec_named(&Second {
+            kind: 2,
+            updates: vec![("a:1", "k", (), 3u64, true, 500u64)],
+        })
+        .unwrap();
+        assert_eq!(ttl_of(deleted), (false, None));
+        // no flag before it: an element of some later extension, skipped
+        let unflagged = rmp_serde::to_vec_named(&Second {
+            kind: 2,
+            updates: vec![("a:1", "k", 1u8, 3u64, 9u8, 500u64)],
+        })
+        .unwrap();
+        assert_eq!(ttl_of(unflagged), (true, None));
+        // not a count of milliseconds: skipped, the key has no deadline
+        for odd in [
+            rmp_serde::to_vec_named(&Second {
+                kind: 2,
+                updates: vec![("a:1", "k", 1u8, 3u64, false, "soon")],
+            })
+            .unwrap(),
+            rmp_serde::to_vec_named(&Second {
+                kind: 2,
+                updates: vec![("a:1", "k", 1u8, 3u64, false, -5i64)],
+            })
+            .unwrap(),
+        ] {
+            assert_eq!(ttl_of(odd), (true, None));
+        }
+        // and later elements are skipped too
+        let longer = rmp_serde::to_vec_named(&Second {
+            kind: 2,
+            updates: vec![("a:1", "k", 1u8, 3u64, false, 500u64, "x")],
+        })
+        .unwrap();
+        assert_eq!(ttl_of(longer), (true, Some(500)));
     }
 
     #[test]

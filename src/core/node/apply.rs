@@ -232,6 +232,7 @@ impl Node {
             self.revived.push(id);
             self.emit(Event::Alive { peer: id });
         }
+        self.expiry_applied(id, &key, d, value.is_some());
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return true;
         };

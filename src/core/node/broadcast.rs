@@ -277,13 +277,23 @@ impl Node {
             News::Delta => {
                 let key = q.key.as_deref()?;
                 let entry = p.state.get(key).filter(|e| e.version == q.version)?;
+                let deadlines = self.deadlines_of(q.peer, &p.name);
+                let d = super::ttl::expiring_delta(
+                    peer,
+                    key,
+                    entry,
+                    deadlines,
+                    self.expiry_now(),
+                    true,
+                );
                 Item::Delta {
                     peer,
                     version: q.version,
                     generation: p.state.generation,
                     flags: self.flags_of(q.peer),
                     key,
-                    value: entry.value.as_deref(),
+                    value: d.value,
+                    ttl_ms: d.ttl_ms,
                 }
             }
         })

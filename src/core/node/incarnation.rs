@@ -94,6 +94,7 @@ impl Node {
     /// Starts a new incarnation above `floor`: every live key is written again
     /// so peers that saw versions up to `floor` accept them.
     pub(super) fn rebirth(&mut self, floor: u64) {
+        self.prune_own_deadlines();
         let me = self.me_mut();
         let mut live: Vec<(Arc<str>, Value, u64)> = me
             .state
@@ -115,6 +116,7 @@ impl Node {
         let (id, version) = (self.me, self.me().state.max_version);
         self.touch(id);
         self.broadcast(broadcast::News::Notice, id, version, None);
+        self.renumber_own_deadlines();
     }
 
     // ---- peers ----------------------------------------------------------

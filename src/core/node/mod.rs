@@ -41,6 +41,7 @@ mod seeds;
 mod summary;
 mod swim;
 mod targets;
+mod ttl;
 mod warnings;
 
 pub use super::peer_state::{HEARTBEAT_KEY, LEFT_KEY};
@@ -56,6 +57,7 @@ use reconcile::*;
 use schedule::Timers;
 pub use schedule::{LIVENESS_CHECKS_PER_ROUND, PHASES, PUSH_BURST};
 pub use swim::INDIRECT_PROBES;
+pub use ttl::MAX_TTL_MS;
 pub use warnings::{Warning, WARN_EVERY_MS};
 
 /// Which updates applied are news to pass on (see `broadcast.rs`).
@@ -164,6 +166,8 @@ pub struct Node {
     /// The time peers are judged by (see `RoundClock`).
     clock: RoundClock,
     stats: Stats,
+    /// Deadlines of keys with a time to live (`ttl`).
+    expiries: ttl::Expiries,
 }
 
 impl Node {
@@ -218,6 +222,7 @@ impl Node {
             partner_probes: false,
             clock: RoundClock::new(config.gossip_interval_ms),
             stats: Stats::default(),
+            expiries: ttl::Expiries::default(),
             config,
         }
     }

@@ -313,13 +313,9 @@ impl Node {
             } else {
                 0
             } + if probes { str_size(&p.name) + 1 } else { 0 };
+            let deadlines = self.deadlines_of(id, &p.name);
             for (key, entry) in p.state.deltas_after(after) {
-                let d = Delta {
-                    peer: &p.name,
-                    key,
-                    value: entry.value.as_deref(),
-                    version: entry.version,
-                };
+                let d = ttl::expiring_delta(&p.name, key, entry, deadlines, self.expiry_now(), v1);
                 let size = delta_size(&d) + if sent_any { 0 } else { gen_size };
                 if size > budget {
                     // too large for any message of the target size

@@ -54,10 +54,16 @@ impl Node {
     /// `None` while it has nothing scheduled (stopped).
     pub fn poll_timeout(&self) -> Option<Millis> {
         let t = &self.timers;
-        [t.round, t.check, t.push, self.swim_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            t.round,
+            t.check,
+            t.push,
+            self.swim_deadline(),
+            self.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs whatever is due at `now`: a round (heartbeat, liveness,
@@ -67,6 +73,7 @@ impl Node {
         if !self.started {
             return;
         }
+        self.expire_due(now);
         let interval = self.config.gossip_interval_ms.max(1);
         if let Some(due) = self.timers.round.filter(|&due| due <= now) {
             self.clock.round(due, now);
@@ -110,6 +117,7 @@ impl Node {
     /// remembered as the latest seen.
     pub(super) fn observe_time(&mut self, now: Millis) -> Millis {
         self.last_real = self.last_real.max(now);
+        self.expiries.saw(now);
         self.clock.at(now)
     }
 

@@ -630,12 +630,14 @@ impl Node {
                     flags: f,
                     key,
                     value,
+                    ttl_ms,
                 } => {
                     deltas.push(crate::wire::Delta {
                         peer,
                         key,
                         value,
                         version,
+                        ttl_ms,
                     });
                     if generation != 0 {
                         generations.push((peer, generation));
