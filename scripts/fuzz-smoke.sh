@@ -7,7 +7,7 @@
 #   FUZZ_SECONDS     seconds of fuzzing per target (default 20; 0 = build and
 #                    replay the regressions only)
 #   FUZZ_TARGETS     targets to run, space separated
-#                    (default: wire_decode state_merge seal_open)
+#                    (default: wire_decode state_merge seal_open datagram_decode)
 #   FUZZ_SANITIZER   none (default) or address. Stable rustc has no -Z flags;
 #                    `none` needs none, `address` is built with
 #                    RUSTC_BOOTSTRAP=1 (slower to build and to run).
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 seconds=${FUZZ_SECONDS:-20}
-targets=${FUZZ_TARGETS:-"wire_decode state_merge seal_open"}
+targets=${FUZZ_TARGETS:-"wire_decode state_merge seal_open datagram_decode"}
 sanitizer=${FUZZ_SANITIZER:-none}
 max_len=${FUZZ_MAX_LEN:-4096}
 corpus_root=${FUZZ_CORPUS_DIR:-$root/fuzz/corpus}

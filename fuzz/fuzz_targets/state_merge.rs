@@ -810,7 +810,7 @@ impl Cluster {
                     std::iter::from_fn(|| n.poll_transmit())
                         .filter_map(|t| match t {
                             Transmit::Connect { to, .. } => Some(to),
-                            Transmit::Resolve { .. } => None,
+                            Transmit::Resolve { .. } | Transmit::Datagram { .. } => None,
                         })
                         .collect()
                 });

@@ -24,7 +24,7 @@
 #![no_main]
 
 use gossiper::wire::marker::Kind;
-use gossiper::wire::message::{encode_request, encode_response};
+use gossiper::wire::message::{encode_request_with, encode_response_with};
 use gossiper::wire::read::Reader;
 use gossiper::wire::{decode, DecodeError, Incoming, ScanError, ScanLimits, Scanner};
 use libfuzzer_sys::fuzz_target;
@@ -175,7 +175,7 @@ fn round_trip(m: &Incoming, limits: Option<ScanLimits>) {
     let mut out = Vec::new();
     let expected = match m {
         Incoming::Request(r) => {
-            encode_request(&mut out, &r.digest, &r.ext);
+            encode_request_with(&mut out, &r.digest, &r.flags, &r.ext);
             let mut digest = r.digest.clone();
             let mut ext = r.ext;
             if !ext.is_v1() {
@@ -183,15 +183,19 @@ fn round_trip(m: &Incoming, limits: Option<ScanLimits>) {
                 digest.iter_mut().for_each(|d| d.generation = 0);
                 ext.complete = false;
             }
-            Incoming::Request(gossiper::wire::Request { digest, ext })
+            // protocol 2's flags are written for protocol 2 only
+            let flags = if r.ext.probes() { r.flags.clone() } else { Vec::new() };
+            Incoming::Request(gossiper::wire::Request { digest, ext, flags })
         }
         Incoming::FirstResponse(r) | Incoming::SecondResponse(r) => {
             let first = matches!(m, Incoming::FirstResponse(_));
-            encode_response(
+            encode_response_with(
                 &mut out,
                 first.then_some(&r.requests[..]),
                 &r.updates,
                 &r.generations,
+                &r.flags,
+                &r.down,
                 &r.ext,
             );
             let resp = gossiper::wire::Response {
@@ -202,6 +206,9 @@ fn round_trip(m: &Incoming, limits: Option<ScanLimits>) {
                 } else {
                     Vec::new()
                 },
+                // protocol 2's fields are written for protocol 2 only
+                flags: if r.ext.probes() { r.flags.clone() } else { Vec::new() },
+                down: if r.ext.probes() { r.down.clone() } else { Vec::new() },
                 ext: gossiper::wire::Ext {
                     complete: false,
                     // written only by (and for) v1 senders

@@ -91,16 +91,32 @@ impl Node {
             return;
         }
         let mut collected = 0;
+        let mut own = 0;
         for (i, p) in self.peers.iter_mut().enumerate() {
             let Some(p) = p else { continue };
             if p.state.tombstones() > 0 {
                 let before = p.state.bytes();
-                collected += p.state.collect_tombstones(cutoff) as u64;
+                let n = p.state.collect_tombstones(cutoff);
+                collected += n as u64;
                 if i as PeerId != self.me {
                     self.remote_bytes -= before - p.state.bytes();
+                } else {
+                    own = n;
                 }
             }
         }
         self.stats.tombstones_collected += collected;
+        // Our highest version may have been a tombstone's: no update carries
+        // it any more, so a peer that had not reached it never would, and
+        // its summary would differ from ours for good. A heartbeat above it
+        // carries it. (Heartbeat rounds beat anyway.)
+        let state = &self.me().state;
+        let carried = state
+            .deltas_after(state.max_version.saturating_sub(1))
+            .next()
+            .is_some();
+        if own > 0 && !self.legacy && !carried {
+            self.beat();
+        }
     }
 }
