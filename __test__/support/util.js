@@ -2,8 +2,8 @@
 // Small helpers shared by the JavaScript test suites. Nothing here knows about
 // gossip beyond `stopAll`; keep it that way.
 //
-//   const { waitFor, once, PortRange, canConnect, stopAll, runNode, JsonLinesChild } =
-//     require('./support/util');
+//   const { waitFor, once, PortRange, canConnect, stopAll, runNode, JsonLinesChild,
+//     gc } = require('./support/util');
 //
 // Ports: this machine's ephemeral range (32768-60999) is full of TIME_WAIT
 // sockets left by gossip exchanges, so every suite takes fixed ports from its
@@ -15,6 +15,21 @@ const { spawn } = require('child_process');
 const readline = require('readline');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A full, synchronous garbage collection. Bun runs JavaScriptCore: there is
+ * no V8 `gc` to expose, and `Bun.gc(true)` is its equivalent. Node and Deno
+ * run V8, whose `gc` exists once --expose-gc is set, in contexts made after.
+ */
+let v8gc;
+function gc() {
+  if (globalThis.Bun) return globalThis.Bun.gc(true);
+  if (!v8gc) {
+    require('v8').setFlagsFromString('--expose-gc');
+    v8gc = require('vm').runInNewContext('gc');
+  }
+  return v8gc();
+}
 
 /**
  * Polls `cond` (sync or async) every `interval` ms until it returns a truthy
@@ -223,4 +238,5 @@ module.exports = {
   stopAll,
   runNode,
   JsonLinesChild,
+  gc,
 };
