@@ -3,7 +3,7 @@
 // gossip beyond `stopAll`; keep it that way.
 //
 //   const { waitFor, once, PortRange, canConnect, stopAll, runNode, JsonLinesChild,
-//     gc } = require('./support/util');
+//     gc, sendSignal } = require('./support/util');
 //
 // Ports: this machine's ephemeral range (32768-60999) is full of TIME_WAIT
 // sockets left by gossip exchanges, so every suite takes fixed ports from its
@@ -29,6 +29,23 @@ function gc() {
     v8gc = require('vm').runInNewContext('gc');
   }
   return v8gc();
+}
+
+/**
+ * Sends `signal` to a child of child_process, as `child.kill(signal)` would,
+ * through `process.kill(pid)`: Deno's `child.kill()` records the signal it
+ * sent as the child's `signalCode`, and its 'exit' then reports `(null,
+ * signal)` even when the child caught the signal and exited 0 itself. Sent
+ * this way, 'exit' reports how the child really ended on every runtime.
+ * Does nothing once the child has exited.
+ */
+function sendSignal(child, signal) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(child.pid, signal);
+  } catch (e) {
+    if (e.code !== 'ESRCH') throw e; // it exited; 'exit' is on its way
+  }
 }
 
 /**
@@ -221,9 +238,9 @@ class JsonLinesChild {
     });
   }
 
-  /** Sends SIGKILL (if still running) and resolves once it has exited. */
+  /** Sends `signal` (if still running) and resolves with how it exited. */
   kill(signal = 'SIGKILL') {
-    if (!this.exited) this.child.kill(signal);
+    if (!this.exited) sendSignal(this.child, signal);
     return this.exitPromise;
   }
 }
@@ -239,4 +256,5 @@ module.exports = {
   runNode,
   JsonLinesChild,
   gc,
+  sendSignal,
 };
