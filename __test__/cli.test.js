@@ -7,7 +7,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const readline = require('node:readline');
 const path = require('node:path');
 const { Gossiper } = require('..');
-const { stopAll, waitFor } = require('./support/util');
+const { stopAll, waitFor, sendSignal } = require('./support/util');
 const { version } = require('../package.json');
 
 const BASE = 26500;
@@ -122,7 +122,7 @@ test('watch --json prints one JSON object per line per event', { timeout: 60000 
   await extra.leave();
   await seen((e) => e.event === 'peer_left' && e.peer === extra.peer_name, 'the leave');
   assert.ok(events.every((e) => e.key !== '__heartbeat__'), 'no heartbeats');
-  child.kill('SIGINT');
+  sendSignal(child, 'SIGINT');
   assert.equal(await exited, 0, stderr);
 });
 

@@ -9,17 +9,12 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const v8 = require('node:v8');
-const vm = require('node:vm');
 
 const { Gossiper } = require('..');
-const { waitFor, PortRange, stopAll, runNode } = require('./support/util');
+const { waitFor, PortRange, stopAll, runNode, gc } = require('./support/util');
 
 const ports = new PortRange(27000, 27499);
 const FAST = { gossipIntervalMs: 50 };
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc');
 
 async function collect() {
   for (let i = 0; i < 5; i++) {

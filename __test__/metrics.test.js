@@ -8,19 +8,14 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const v8 = require('node:v8');
-const vm = require('node:vm');
 const client = require('prom-client');
 
 const { Gossiper } = require('..');
 const metrics = require('gossiper/metrics');
-const { waitFor, PortRange, stopAll } = require('./support/util');
+const { waitFor, PortRange, stopAll, gc } = require('./support/util');
 
 const ports = new PortRange(28500, 28999);
 const FAST = { gossipIntervalMs: 100, address: '127.0.0.1' };
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc');
 
 /** The samples of a Prometheus text scrape: { name, labels, value }. */
 function parse(text) {

@@ -26,17 +26,16 @@
 //   Bun, Deno    first the smoke suite (support/smoke.mjs, run directly: the
 //                cluster forms, values flow, events fire, the process exits
 //                after stop()), then the suites one file at a time with
-//                `bun test` / `deno test -A`, less events.test.js, whose
-//                tests lean on Node itself: V8's gc() through node:vm (Bun
-//                runs JavaScriptCore) and a child started as `node -e` (Deno
-//                reads that command line its own way), and docs.test.js,
-//                which runs the README's samples as Node programs
-//                (`process.execPath FILE`, which Deno runs without the
-//                permissions an addon needs) and checks docs, not runtimes.
-//                Deno also leaves out hostile.test.js: in its 500-connection
-//                flood more sockets were still open at 400 ms than the test
-//                allows (46, for at most 40) in 2 of 8 runs; Node and Bun
-//                pass it. Why was not found.
+//                `bun test` / `deno test -A`, less docs.test.js, which runs
+//                the README's samples as Node programs (`process.execPath
+//                FILE`, which Deno runs without the permissions an addon
+//                needs) and checks docs, not runtimes. Deno also leaves out
+//                events.test.js, which starts a child as `node -e` (Deno
+//                reads that command line its own way), and hostile.test.js:
+//                in its 500-connection flood more sockets were still open at
+//                400 ms than the test allows (46, for at most 40) in 2 of 8
+//                runs; Node passes it, Bun too but when the machine is
+//                loaded (docs/runtimes.md). Why was not found.
 // Node runs the suites as scripts/test.js does (node --test, one file at a
 // time); a suite's child processes run on the runtime under test too
 // (process.execPath). --skip-current leaves out the Node line of the node
@@ -153,7 +152,7 @@ async function otherRuntime(bin, runArgs, testArgs, leaveOut = []) {
   const last = smoke.out.trim().split('\n').pop() || '';
   if (!/^\{"ok":true/.test(last)) smoke.ok = false;
   const rows = [{ file: 'support/smoke.mjs', ...smoke }];
-  for (const file of suites([...NOT_HERE, 'events.test.js', 'docs.test.js', ...leaveOut])) {
+  for (const file of suites([...NOT_HERE, 'docs.test.js', ...leaveOut])) {
     rows.push({ file: path.basename(file), ...(await run(bin, [...testArgs, file], FILE_TIMEOUT_MS)) });
   }
   const failed = rows.filter((r) => !r.ok);
@@ -196,7 +195,7 @@ async function main(argv) {
   if (want('deno')) {
     const version = JSON.parse(npmOut(['view', 'deno', 'version', '--json']));
     const bin = () => install('deno', version, '@deno/linux-x64-glibc/deno');
-    plan.push({ name: `Deno ${version}`, go: () => otherRuntime(bin(), ['run', '--allow-all'], ['test', '--allow-all'], ['hostile.test.js']) });
+    plan.push({ name: `Deno ${version}`, go: () => otherRuntime(bin(), ['run', '--allow-all'], ['test', '--allow-all'], ['events.test.js', 'hostile.test.js']) });
   }
 
   const rows = [];

@@ -2,8 +2,8 @@
 // Small helpers shared by the JavaScript test suites. Nothing here knows about
 // gossip beyond `stopAll`; keep it that way.
 //
-//   const { waitFor, once, PortRange, canConnect, stopAll, runNode, JsonLinesChild } =
-//     require('./support/util');
+//   const { waitFor, once, PortRange, canConnect, stopAll, runNode, JsonLinesChild,
+//     gc, sendSignal } = require('./support/util');
 //
 // Ports: this machine's ephemeral range (32768-60999) is full of TIME_WAIT
 // sockets left by gossip exchanges, so every suite takes fixed ports from its
@@ -15,6 +15,38 @@ const { spawn } = require('child_process');
 const readline = require('readline');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A full, synchronous garbage collection. Bun runs JavaScriptCore: there is
+ * no V8 `gc` to expose, and `Bun.gc(true)` is its equivalent. Node and Deno
+ * run V8, whose `gc` exists once --expose-gc is set, in contexts made after.
+ */
+let v8gc;
+function gc() {
+  if (globalThis.Bun) return globalThis.Bun.gc(true);
+  if (!v8gc) {
+    require('v8').setFlagsFromString('--expose-gc');
+    v8gc = require('vm').runInNewContext('gc');
+  }
+  return v8gc();
+}
+
+/**
+ * Sends `signal` to a child of child_process, as `child.kill(signal)` would,
+ * through `process.kill(pid)`: Deno's `child.kill()` records the signal it
+ * sent as the child's `signalCode`, and its 'exit' then reports `(null,
+ * signal)` even when the child caught the signal and exited 0 itself. Sent
+ * this way, 'exit' reports how the child really ended on every runtime.
+ * Does nothing once the child has exited.
+ */
+function sendSignal(child, signal) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(child.pid, signal);
+  } catch (e) {
+    if (e.code !== 'ESRCH') throw e; // it exited; 'exit' is on its way
+  }
+}
 
 /**
  * Polls `cond` (sync or async) every `interval` ms until it returns a truthy
@@ -206,9 +238,9 @@ class JsonLinesChild {
     });
   }
 
-  /** Sends SIGKILL (if still running) and resolves once it has exited. */
+  /** Sends `signal` (if still running) and resolves with how it exited. */
   kill(signal = 'SIGKILL') {
-    if (!this.exited) this.child.kill(signal);
+    if (!this.exited) sendSignal(this.child, signal);
     return this.exitPromise;
   }
 }
@@ -223,4 +255,6 @@ module.exports = {
   stopAll,
   runNode,
   JsonLinesChild,
+  gc,
+  sendSignal,
 };
