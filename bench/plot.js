@@ -39,6 +39,7 @@ function fromSim(results, date) {
       bytesPerNodeS: r.bytes_per_node_s,
       falseFailures: r.false_failures,
       detectEverywhereMs: r.fail_ms,
+      protocol: r.protocol || 'probes',
     })),
   };
 }
@@ -75,7 +76,7 @@ function save(data) {
 
 // ------------------------------------------------------------------ drawing
 
-const COLORS = { gossiper: '#1f63b4', original: '#c62828', sim: '#2e7d32', sim2: '#7cb342' };
+const COLORS = { gossiper: '#1f63b4', original: '#c62828', sim: '#2e7d32', sim2: '#7cb342', old: '#f9a825' };
 const W = 400; // panel width
 const H = 280; // panel height
 const M = { left: 62, right: 24, top: 34, bottom: 44 };
@@ -192,10 +193,16 @@ function clusterSeries(cluster, pick, names = { gossiper: 'gossiper (cluster)', 
   })).filter((s) => s.points.length);
 }
 
+/** One series per protocol the simulator ran: probes (shipping), heartbeats (node-gossip's design). */
 function simSeries(sim, name, color, pick, dashed = false) {
   if (!sim) return [];
-  const points = sim.results.map((r) => ({ x: r.nodes, y: pick(r) })).filter((p) => p.y > 0);
-  return points.length ? [{ name, color, dashed, points }] : [];
+  const out = [];
+  for (const [protocol, label, c] of [['probes', 'probes', color], ['heartbeats', 'heartbeat rounds', COLORS.old]]) {
+    const points = sim.results.filter((r) => (r.protocol || 'probes') === protocol)
+      .map((r) => ({ x: r.nodes, y: pick(r) })).filter((p) => p.y > 0);
+    if (points.length) out.push({ name: `${name} (${label})`, color: c, dashed, points });
+  }
+  return out;
 }
 
 function sources(data) {

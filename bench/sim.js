@@ -5,9 +5,16 @@
 // simulator, which drives the very core the runtime ships
 // (src/sim/scenario.rs), with the default configuration and 1 s rounds.
 //
-//   npm run bench:sim                 # = node bench/sim.js (N = 100, then 1000)
+//   npm run bench:sim                 # = node bench/sim.js: N = 100, 1000 and
+//                                     # 10 000, then the heartbeat protocol at
+//                                     # N = 100 and 1000, for the plots
 //   node bench/sim.js [options]
-//     --sizes 100,1000     cluster sizes, one run each, one after the other
+//     --sizes 100,1000     cluster sizes, one run each, one after the other, of
+//                          the shipping protocol (probes between gossipers)
+//     --heartbeat-sizes 100,1000  sizes run as well with node-gossip's design,
+//                          every node beating and gossiping each round
+//                          (`probes: false`); default none when --sizes is
+//                          given
 //     --json FILE          write the results as a JSON array of flat objects
 //                          (`-` for standard output; the table then goes to
 //                          standard error)
@@ -23,7 +30,7 @@
 // Each object has n, join_ms (every node holds every other alive), spread_ms
 // (the key reached every node), fail_ms (the stopped node is failed at every
 // other), false_failures (Failed events about nodes up and reachable, whole
-// run), bytes_per_node_s (steady window), sim_ms and wall_s.
+// run), bytes_per_node_s (steady window), sim_ms, protocol and wall_s.
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -35,19 +42,23 @@ const plot = require('./plot');
 const root = path.join(__dirname, '..');
 
 function parseArgs(argv) {
-  const opts = { sizes: [100, 1000], json: null, extra: [] };
+  const opts = { sizes: [100, 1000, 10000], heartbeatSizes: [100, 1000], json: null, extra: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
+    const sizeList = (text) => (text === '' || text === 'none' ? [] : text.split(',').map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 3) throw new Error(`bad size ${s}`);
+      return n;
+    }));
     if (a === '--sizes') {
-      opts.sizes = next().split(',').map((s) => {
-        const n = Number(s);
-        if (!Number.isInteger(n) || n < 3) throw new Error(`bad size ${s}`);
-        return n;
-      });
+      opts.sizes = sizeList(next());
+      if (!argv.includes('--heartbeat-sizes')) opts.heartbeatSizes = [];
+    } else if (a === '--heartbeat-sizes') {
+      opts.heartbeatSizes = sizeList(next());
     } else if (a === '--json') {
       opts.json = next();
     } else if (['--seed', '--loss', '--settle', '--steady', '--cap'].includes(a)) {
@@ -75,11 +86,11 @@ function build() {
 function table(rows) {
   const s = (v) => (v === null ? 'capped' : `${(v / 1000).toFixed(2)} s`);
   const lines = [
-    '| N | all know all | one key reaches all | stopped node failed everywhere | false failures | bytes/node/s (steady) | wall |',
-    '|---|---|---|---|---|---|---|',
+    '| protocol | N | all know all | one key reaches all | stopped node failed everywhere | false failures | bytes/node/s (steady) | wall |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.n} | ${s(r.join_ms)} | ${s(r.spread_ms)} | ${s(r.fail_ms)} | ${r.false_failures} | ${Math.round(r.bytes_per_node_s)} | ${r.wall_s} s |`);
+    lines.push(`| ${r.protocol} | ${r.n} | ${s(r.join_ms)} | ${s(r.spread_ms)} | ${s(r.fail_ms)} | ${r.false_failures} | ${Math.round(r.bytes_per_node_s)} | ${r.wall_s} s |`);
   }
   return lines.join('\n');
 }
@@ -105,8 +116,9 @@ function main() {
   const opts = parseArgs(choice.argv);
   const bin = build();
   const rows = [];
-  for (const n of opts.sizes) {
-    const out = execFileSync(bin, ['--sizes', String(n), ...opts.extra], {
+  const plan = [...opts.sizes.map((n) => [n, 'probes']), ...opts.heartbeatSizes.map((n) => [n, 'heartbeats'])];
+  for (const [n, protocol] of plan) {
+    const out = execFileSync(bin, ['--sizes', String(n), '--protocol', protocol, ...opts.extra], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
       maxBuffer: 1 << 20,

@@ -3,7 +3,8 @@
 //! `node bench/sim.js` reports.
 //!
 //!   cargo run --release --no-default-features --features sim --example sim_run -- \
-//!       --sizes 100,1000 [--seed 1] [--settle 10] [--steady 20] [--cap 120] [--loss 0.0]
+//!       --sizes 100,1000 [--seed 1] [--settle 10] [--steady 20] [--cap 120] [--loss 0.0] \
+//!       [--protocol probes|heartbeats]
 
 use gossiper::sim::scenario::{run, Plan};
 use gossiper::sim::SimConfig;
@@ -23,6 +24,13 @@ fn main() {
         .collect();
     let seed: u64 = arg(&args, "--seed").map_or(1, |s| s.parse().expect("--seed"));
     let loss: f64 = arg(&args, "--loss").map_or(0.0, |s| s.parse().expect("--loss"));
+    // heartbeats: node-gossip's design (every node beats and gossips every
+    // round), as gossiper peers speak with `probes: false`
+    let protocol = arg(&args, "--protocol").unwrap_or_else(|| "probes".into());
+    assert!(
+        protocol == "probes" || protocol == "heartbeats",
+        "--protocol probes|heartbeats"
+    );
     let mut plan = Plan::default();
     if let Some(s) = arg(&args, "--settle") {
         plan.settle_ms = s.parse::<u64>().expect("--settle seconds") * 1000;
@@ -37,13 +45,14 @@ fn main() {
     for n in sizes {
         let mut cfg = SimConfig::new(n, seed);
         cfg.loss = loss;
+        cfg.config.probes = protocol == "probes";
         cfg.log_membership = n <= 2000;
         let started = std::time::Instant::now();
         let outcome = run(cfg, &plan);
         let json = outcome.json();
         // wall time and memory, for the reader's planning
         let json = format!(
-            "{}, \"wall_s\": {:.1}}}",
+            "{}, \"protocol\": \"{protocol}\", \"wall_s\": {:.1}}}",
             &json[..json.len() - 1],
             started.elapsed().as_secs_f64()
         );
