@@ -309,6 +309,8 @@ export interface GossiperStats {
   pulls: number;
   /** Updates heard by datagram that would have skipped a version, fetched whole instead. */
   updatesGapped: number;
+  /** Times this node found its own probe timers running late (an overloaded process) and held its judgement of peers for a probe period. */
+  lags: number;
   /** Connections closed early, by reason. */
   refused: Record<
     'malformed' | 'tooLarge' | 'tooDeep' | 'unexpected' | 'wrongCluster' | 'unauthenticated' | 'timeout' | 'connectionLimit' | 'closed',

@@ -63,6 +63,7 @@ pub struct NativeStats {
     pub repairs: f64,
     pub pulls: f64,
     pub updates_gapped: f64,
+    pub lags: f64,
     pub refused: std::collections::HashMap<String, f64>,
     pub warnings: std::collections::HashMap<String, f64>,
     pub peers_live: u32,
@@ -316,6 +317,7 @@ impl NativeGossiper {
                 repairs: s.repairs as f64,
                 pulls: s.pulls as f64,
                 updates_gapped: s.updates_gapped as f64,
+                lags: s.lags as f64,
                 refused: Refusal::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), s.refused(*r) as f64))

@@ -101,6 +101,11 @@ fn gossip(a: &mut Node, b: &mut Node, start: Millis, rounds: u64) -> Millis {
 }
 
 fn old_request(digest: &[(&str, u64)]) -> Vec<u8> {
+    request_with(digest, &Ext::default())
+}
+
+/// A REQUEST of `digest` (no generations) with extension `ext`.
+pub(super) fn request_with(digest: &[(&str, u64)], ext: &Ext) -> Vec<u8> {
     let items: Vec<DigestItem> = digest
         .iter()
         .map(|&(peer, version)| DigestItem {
@@ -110,7 +115,7 @@ fn old_request(digest: &[(&str, u64)]) -> Vec<u8> {
         })
         .collect();
     let mut out = Vec::new();
-    encode_request(&mut out, &items, &Ext::default());
+    encode_request(&mut out, &items, ext);
     out
 }
 

@@ -99,6 +99,9 @@ pub struct Stats {
     /// Deltas of datagrams not applied: they left a gap in what we held of
     /// their peer, whose state was fetched instead.
     pub updates_gapped: u64,
+    /// Times this node found its probe timers running late (its own
+    /// overload) and held its judgement of peers for a probe period.
+    pub lags: u64,
     pub refused: [u64; 9],
     /// Warnings by kind (`node::Warning`), counted every time.
     pub warnings: [u64; 5],

@@ -3,8 +3,9 @@
 //! crafted as an old node-gossip peer sends them, and the simulator.
 
 use super::*;
+use crate::core::node::tests::request_with as request;
 use crate::core::node::Transmit;
-use crate::wire::message::{encode_request, PROTOCOL};
+use crate::wire::message::PROTOCOL;
 use crate::wire::{decode, Incoming};
 
 const A: &str = "127.0.0.1:9001";
@@ -50,20 +51,6 @@ fn serve(node: &mut Node, request: &[u8], now: Millis) -> Vec<u8> {
         .unwrap()
         .message
         .unwrap()
-}
-
-fn request(digest: &[(&str, u64)], ext: &Ext) -> Vec<u8> {
-    let items: Vec<DigestItem> = digest
-        .iter()
-        .map(|&(peer, version)| DigestItem {
-            peer,
-            version,
-            generation: 0,
-        })
-        .collect();
-    let mut out = Vec::new();
-    encode_request(&mut out, &items, ext);
-    out
 }
 
 const V1: Ext<'static> = Ext {

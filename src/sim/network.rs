@@ -199,7 +199,8 @@ impl Sim {
             return;
         }
         let (lo, hi) = self.cfg.latency_ms;
-        let at = self.now + self.rng.u64(lo..=hi);
+        // a slow node (`Sim::slow`) reads its input late too
+        let at = self.now + self.rng.u64(lo..=hi) + self.nodes[j].lag;
         let inc = self.nodes[j].incarnation;
         self.schedule(
             at,

@@ -214,38 +214,11 @@ pub fn header_size(from: &str, cluster: Option<&str>, about: Option<&str>) -> us
     1 + 1 + str_size(from) + cluster.map_or(1, str_size) + 9 + 9 + about.map_or(1, str_size) + 5
 }
 
-/// Bytes `item` takes in a datagram.
+/// Bytes `item` takes in a datagram (as `write_item` writes it).
 pub fn item_size(item: &Item) -> usize {
-    match item {
-        Item::Notice {
-            peer,
-            version,
-            generation,
-            flags,
-        } => 2 + str_size(peer) + uint_size(*version) + uint_size(*generation) + uint_size(*flags),
-        Item::Suspect { peer, version, by } => {
-            2 + str_size(peer) + uint_size(*version) + str_size(by)
-        }
-        Item::Dead { peer, version } => 2 + str_size(peer) + uint_size(*version),
-        Item::Delta {
-            peer,
-            version,
-            generation,
-            flags,
-            key,
-            value,
-            ttl_ms,
-        } => {
-            2 + str_size(peer)
-                + uint_size(*version)
-                + uint_size(*generation)
-                + uint_size(*flags)
-                + str_size(key)
-                + value.map_or(1, <[u8]>::len)
-                + 1
-                + ttl_ms.map_or(1, uint_size)
-        }
-    }
+    let mut out = Vec::with_capacity(64);
+    write_item(&mut out, item);
+    out.len()
 }
 
 /// A datagram whose items array (header included) is already encoded.

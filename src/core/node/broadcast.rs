@@ -11,7 +11,7 @@
 //! newer write replaced is dropped instead of sent.
 
 use super::*;
-use crate::wire::datagram::{item_size, Item};
+use crate::wire::datagram::{write_item, Item};
 
 /// Updates up to this size travel in datagrams; a larger one is announced
 /// (`Notice`) and fetched over TCP by those who lack it.
@@ -186,9 +186,9 @@ impl Node {
         let mut used = 0;
         if let Some(q) = first {
             if let Some(item) = self.item_of(&q) {
-                used += item_size(&item);
+                write_item(&mut out, &item);
+                used = out.len();
                 count += 1;
-                crate::wire::datagram::write_item(&mut out, &item);
             }
         }
         'fill: for b in 0..self.bcast.by_sends.len().min(limit) {
@@ -198,16 +198,18 @@ impl Node {
                     picked.push((b, i)); // stale: dropped below
                     continue;
                 };
-                let size = item_size(&item);
-                if used + size > budget {
+                // written, then taken back if it does not fit
+                let mark = out.len();
+                write_item(&mut out, &item);
+                if out.len() > budget {
+                    out.truncate(mark);
                     if used > 0 {
                         break 'fill;
                     }
                     continue;
                 }
-                used += size;
+                used = out.len();
                 count += 1;
-                crate::wire::datagram::write_item(&mut out, &item);
                 picked.push((b, i));
                 if count as usize >= 255 {
                     break 'fill;

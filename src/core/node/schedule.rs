@@ -54,9 +54,14 @@ impl Node {
     /// `None` while it has nothing scheduled (stopped).
     pub fn poll_timeout(&self) -> Option<Millis> {
         let t = &self.timers;
+        // between rounds, checks judge peers by heartbeats and run deferred
+        // deletes: with neither, a node sleeps through them
+        let check = t
+            .check
+            .filter(|_| self.not_probed > 0 || !self.pending_deletes.is_empty());
         [
             t.round,
-            t.check,
+            check,
             t.push,
             self.swim_deadline(),
             self.next_expiry(),
@@ -136,7 +141,7 @@ impl Node {
             news: self.timers.news,
         };
         self.legacy = self.has_legacy_peers();
-        self.swim_start(now);
+        self.swim_start(now, first);
     }
 
     pub(super) fn stop_timers(&mut self) {

@@ -42,6 +42,14 @@ const JOINING_ROUNDS: Millis = 10;
 /// Rounds between repairs of a node whose summary keeps changing.
 const BUSY_REPAIR_ROUNDS: Millis = 30;
 
+/// A timer that fires later than this share of a probe period means the
+/// node itself is behind.
+const LATE_SHARE: Millis = 4;
+
+/// ...and later than this, whatever the period: a loaded machine's timers
+/// run a few milliseconds late all the time.
+const LATE_MIN_MS: Millis = 100;
+
 /// Pulls of large updates waiting for a free slot, at most.
 const MAX_PULLS: usize = 64;
 
@@ -63,6 +71,8 @@ pub(super) struct Swim {
     running: Option<ExchangeId>,
     /// Large updates to fetch: (from whom, whose state).
     pulls: Vec<(Arc<str>, PeerId)>,
+    /// Until then this node runs late and judges nobody.
+    lagging_until: Millis,
 }
 
 #[derive(Clone, Debug)]
@@ -147,15 +157,16 @@ impl Node {
         self.started && self.config.probes && !self.config.observer
     }
 
-    /// Probes begin a random part of a period from `now`.
-    pub(super) fn swim_start(&mut self, now: Millis) {
+    /// Probes begin with the first round, at `first`, and fall on the
+    /// rounds' grid of phases from then on (see `schedule.rs`): the nodes of
+    /// one process wake together for probes and rounds alike.
+    pub(super) fn swim_start(&mut self, now: Millis, first: Millis) {
         self.swim.probe = None;
         self.swim.relays.clear();
         self.swim.running = None;
         self.swim.pulls.clear();
         self.swim.started_at = Some(now);
-        let period = self.probe_period();
-        self.swim.next_probe = self.probing().then(|| now + self.rng.u64(1..=period));
+        self.swim.next_probe = self.probing().then_some(first);
         if !self.bcast.is_empty() {
             self.gossip_soon();
         }
@@ -200,7 +211,19 @@ impl Node {
             return;
         }
         let judged = self.clock.last();
-        // convictions
+        // Woken late, this node is the slow one (an overloaded process or
+        // machine): the acks it missed and the refutations it has not read
+        // yet may sit in its own queue. It judges nobody until it keeps up.
+        let period = self.probe_period();
+        if let Some(due) = self.swim_deadline().filter(|&d| d <= now) {
+            if now - due > (period / LATE_SHARE).max(LATE_MIN_MS) {
+                self.swim.lagging_until = now + period;
+                self.swim.health = (self.swim.health + 1).min(MAX_HEALTH);
+                self.stats.lags += 1;
+            }
+        }
+        let lagging = now < self.swim.lagging_until;
+        // convictions (a lagging node gives the suspect another period)
         let due: Vec<(PeerId, u64)> = self
             .swim
             .suspects
@@ -209,7 +232,17 @@ impl Node {
             .map(|(&id, s)| (id, s.version))
             .collect();
         for (id, version) in due {
-            self.convict(id, version, judged);
+            // at most as long again as the suspicion's own time: a node
+            // that stays behind still reports the dead, later
+            let grace = self
+                .swim
+                .suspects
+                .get(&id)
+                .map_or(0, |s| self.suspicion_timeout(s.by.len()));
+            match self.swim.suspects.get_mut(&id) {
+                Some(s) if lagging && now < s.since + 2 * grace => s.deadline = now + period,
+                _ => self.convict(id, version, judged),
+            }
         }
         // the probe's ack is late: ask others
         if let Some(p) = self.swim.probe.as_mut() {
@@ -226,13 +259,21 @@ impl Node {
         if self.swim.next_probe.is_some_and(|t| t <= now) {
             if let Some(p) = self.swim.probe.take() {
                 if !p.acked {
-                    let me = self.me;
-                    self.suspect(p.target, p.version, me, now);
+                    if !lagging {
+                        let me = self.me;
+                        self.suspect(p.target, p.version, me, now);
+                    }
                     self.swim.health = (self.swim.health + 1).min(MAX_HEALTH);
                 }
             }
             self.swim.relays.retain(|r| r.until > now);
-            self.swim.next_probe = Some(now + self.probe_period());
+            // on the grid, unless a whole period late
+            let due = self.swim.next_probe.unwrap_or(now);
+            self.swim.next_probe = Some(if now >= due + period {
+                now + period
+            } else {
+                due + period
+            });
             self.probe_next(now);
         }
         if self.swim.gossip_at.is_some_and(|t| t <= now) {
