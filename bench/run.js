@@ -398,8 +398,8 @@ function summary(results, m, o) {
   const L = [];
   L.push(`Measured on ${sections.day(m.date)} with \`npm run bench\` (${m.cpu}, ${m.cores} cores, Node ${m.node}): ` +
     `all N peers in one process on loopback, default settings (1 s rounds), an \`update\` listener on every peer, ` +
-    `node-gossip 0.0.3 run in the same harness. Ratio: node-gossip ÷ gossiper (above 1: gossiper is faster or lighter; ` +
-    `it sends more because it gossips with 2 peers a round, node-gossip with 1). Method and every figure: ` +
+    `node-gossip 0.0.3 run in the same harness. Ratio: node-gossip ÷ gossiper (above 1: gossiper is faster or lighter). ` +
+    `The machine's load during each run, and every figure: ` +
     `[bench/README.md](bench/README.md).`);
   L.push('');
   L.push(`| | ${sizes.map((n) => `gossiper, N = ${n} | node-gossip | ratio`).join(' | ')} |`);
