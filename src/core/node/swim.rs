@@ -50,6 +50,10 @@ const LATE_SHARE: Millis = 4;
 /// run a few milliseconds late all the time.
 const LATE_MIN_MS: Millis = 100;
 
+/// Round trips longer than this are taken for this (a probe period of
+/// at most 20 s).
+const MAX_RTT_MS: Millis = 5_000;
+
 /// Pulls of large updates waiting for a free slot, at most.
 const MAX_PULLS: usize = 64;
 
@@ -73,6 +77,12 @@ pub(super) struct Swim {
     pulls: Vec<(Arc<str>, PeerId)>,
     /// Until then this node runs late and judges nobody.
     lagging_until: Millis,
+    /// The round trip of a probe and its ack, as a maximum that decays:
+    /// probes wait for acks in proportion to it.
+    rtt: Millis,
+    /// The last probes sent, (seq, when): an ack that comes after its
+    /// probe's period still measures the round trip.
+    sent: Vec<(u64, Millis)>,
 }
 
 #[derive(Clone, Debug)]
@@ -115,14 +125,29 @@ const CONFIRMATIONS: usize = 3;
 const LONEST_SUSPICION: Millis = 3;
 
 impl Node {
+    /// Half a round, or longer on a network whose round trips are long:
+    /// a probe, its ack timeout and an indirect probe's two hops must fit.
     fn probe_period(&self) -> Millis {
-        (self.config.gossip_interval_ms / 2).max(10)
+        (self.config.gossip_interval_ms / 2)
+            .max(4 * self.swim.rtt)
+            .max(10)
+    }
+
+    /// An ack to our probe `seq` arrived at `now`: the round trip it took.
+    fn measure_rtt(&mut self, seq: u64, now: Millis) {
+        if let Some(&(_, at)) = self.swim.sent.iter().find(|(s, _)| *s == seq) {
+            let sample = now.saturating_sub(at);
+            let decayed = self.swim.rtt - self.swim.rtt / 16;
+            self.swim.rtt = sample.max(decayed).min(MAX_RTT_MS);
+        }
     }
 
     /// How long a probe waits for its ack before asking others to try.
     fn ack_timeout(&self) -> Millis {
         let p = self.probe_period();
-        (p * 2 / 5 * Millis::from(1 + self.swim.health)).min(p * 4 / 5)
+        (p * 2 / 5 * Millis::from(1 + self.swim.health))
+            .max(2 * self.swim.rtt)
+            .min(p * 4 / 5)
     }
 
     /// How long a suspect has to refute, once `suspecters` nodes suspect
@@ -134,8 +159,9 @@ impl Node {
     fn suspicion_timeout(&self, suspecters: usize) -> Millis {
         let n = (self.index.len() + 1) as f64;
         let rounds = n.log10().max(2.0);
-        let least = (rounds * self.config.gossip_interval_ms as f64) as Millis
-            * Millis::from(1 + self.swim.health / 2);
+        // a round, or two probe periods where round trips are long
+        let round = self.config.gossip_interval_ms.max(2 * self.probe_period());
+        let least = (rounds * round as f64) as Millis * Millis::from(1 + self.swim.health / 2);
         let most = least * LONEST_SUSPICION;
         // fewer may ever confirm in a small cluster
         let k = CONFIRMATIONS
@@ -339,6 +365,10 @@ impl Node {
         };
         self.swim.seq += 1;
         let seq = self.swim.seq;
+        if self.swim.sent.len() >= 4 {
+            self.swim.sent.remove(0);
+        }
+        self.swim.sent.push((seq, now));
         self.swim.probe = Some(Probe {
             target: id,
             name: name.clone(),
@@ -581,10 +611,14 @@ impl Node {
                 if let Some(p) = ours {
                     p.acked = true;
                     self.swim.health = self.swim.health.saturating_sub(1);
+                    self.measure_rtt(d.seq, now);
                 } else if let Some(i) = self.swim.relays.iter().position(|r| r.seq == d.seq) {
                     let r = self.swim.relays.swap_remove(i);
                     let about = d.about.map(Arc::<str>::from);
                     self.send_datagram(r.requester, DatagramKind::Ack, r.their_seq, about);
+                } else {
+                    // an ack to an earlier probe, come too late
+                    self.measure_rtt(d.seq, now);
                 }
                 if d.summary != self.summary {
                     self.maybe_repair(sender_name, now, judged);
