@@ -120,6 +120,12 @@ impl FailureDetector {
         }
     }
 
+    /// Drops the samples (the caller's ring starts over, zeroed), keeping
+    /// the clock.
+    pub fn forget_samples(&mut self) {
+        self.count = 0;
+    }
+
     /// Restarts the clock at `at` without recording the gap as a sample
     /// (a peer back from a failure), or stops it with `None`.
     pub fn restart_at(&mut self, at: Option<Millis>) {

@@ -101,21 +101,39 @@ impl Node {
         }
         advanced.sort_unstable();
         advanced.dedup();
+        // what the sender knows of peers' protocols (protocol 2), before the
+        // arrivals: a peer that probes needs no detector ring. Only with
+        // news of the peer: flags that come with stale state may be of a
+        // life before its restart.
+        for &(name, flags) in &resp.flags {
+            if let Some(id) = self.lookup(name) {
+                if advanced.binary_search(&id).is_ok() {
+                    self.take_flags(id, flags);
+                }
+            }
+        }
         let revived = std::mem::take(&mut self.revived);
         for &id in &advanced {
             self.touch(id);
             self.heard_of(id);
         }
         let cfg = &self.config.detector;
-        let w = self.ring_len;
         for id in advanced {
             let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
                 continue;
             };
             p.heard = true;
             if p.alive && !revived.contains(&id) {
-                let at = id as usize * w;
-                p.detector.arrival(now, cfg, &mut self.rings[at..at + w]);
+                if p.proto == PROTO_PROBES {
+                    // judged by probes: only the moment is kept
+                    p.detector.arrival(now, cfg, &mut []);
+                } else {
+                    let (ring, fresh) = self.rings.get_or_attach(id);
+                    if fresh {
+                        p.detector.forget_samples();
+                    }
+                    p.detector.arrival(now, cfg, ring);
+                }
             } else {
                 // do not let the silence of a failure skew its statistics
                 p.detector.restart_at(Some(now));
@@ -135,12 +153,7 @@ impl Node {
         for (id, keys) in by_peer {
             self.defer_deletes(id, keys, now);
         }
-        // what the sender knows of peers' protocols and failures (protocol 2)
-        for &(name, flags) in &resp.flags {
-            if let Some(id) = self.lookup(name) {
-                self.take_flags(id, flags);
-            }
-        }
+        // what the sender knows of peers' failures (protocol 2)
         for &(name, version) in &resp.down {
             if same_name(name, &me_name) {
                 self.refute(version);

@@ -10,6 +10,8 @@
 //! are read from the peer's state when a datagram is filled, so news that a
 //! newer write replaced is dropped instead of sent.
 
+use std::collections::VecDeque;
+
 use super::*;
 use crate::wire::datagram::{write_item, Item};
 
@@ -55,11 +57,22 @@ impl Queued {
     }
 }
 
-/// The queue, by how many times each piece was sent.
+/// The queue, by how many times each piece was sent: bucket `b` holds, in
+/// the order queued, the news sent `b` times. A datagram takes from the
+/// fronts, and what it took goes to the back of the next bucket, so each
+/// datagram costs what it carries, however long the queue (thousands of
+/// joins while a large cluster forms).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Broadcasts {
-    by_sends: Vec<Vec<Queued>>,
+    by_sends: Vec<VecDeque<Queued>>,
     len: usize,
+    /// How much news of each peer is queued, by slot (at most `MAX_QUEUED`,
+    /// so it fits): a push of news about a peer with none queued has
+    /// nothing to supersede, and skips the scan.
+    of_peer: Vec<u16>,
+    /// By slot, how often the newest state of the peer came back to us
+    /// from others while its news was queued here.
+    heard: Vec<u8>,
 }
 
 impl Broadcasts {
@@ -71,9 +84,75 @@ impl Broadcasts {
         self.len
     }
 
+    fn counted(&mut self, peer: PeerId) {
+        let i = peer as usize;
+        if self.of_peer.len() <= i {
+            self.of_peer.resize(i + 1, 0);
+        }
+        self.of_peer[i] += 1;
+        self.len += 1;
+    }
+
+    fn uncounted(&mut self, peer: PeerId, n: u32) {
+        if let Some(c) = self.of_peer.get_mut(peer as usize) {
+            *c -= n as u16;
+            if *c == 0 {
+                if let Some(h) = self.heard.get_mut(peer as usize) {
+                    *h = 0;
+                }
+            }
+        }
+        self.len -= n as usize;
+    }
+
+    /// Others sent us the newest state of `peer`, which we are spreading:
+    /// they have it, and so do those they told. Rumour mongering with
+    /// feedback (Demers et al., 1987): each time counts as one of our own
+    /// sends, so that news everyone already has stops early. While a large
+    /// cluster forms, every node would otherwise send every join its full
+    /// count of times, long after all have it.
+    pub(super) fn heard_again(&mut self, peer: PeerId) {
+        let i = peer as usize;
+        if self.of_peer.get(i).is_none_or(|&c| c == 0) {
+            return;
+        }
+        if self.heard.len() <= i {
+            self.heard.resize(i + 1, 0);
+        }
+        self.heard[i] = self.heard[i].saturating_add(1);
+    }
+
+    /// Sends of `q` so far, counting the times it came back.
+    fn sends(&self, q: &Queued, bucket: usize) -> usize {
+        let heard = match q.news {
+            News::Delta | News::Notice => self.heard.get(q.peer as usize).copied().unwrap_or(0),
+            // verdicts keep their full count: a missed one costs a false
+            // failure or a slow detection
+            News::Suspect | News::Dead => 0,
+        };
+        bucket + usize::from(heard)
+    }
+
+    /// Gives back the room of buckets that drained (each grows as large as
+    /// the news of a whole cluster's start, which then moves on).
+    fn trim(&mut self) {
+        for bucket in &mut self.by_sends {
+            if bucket.capacity() > 64 && bucket.len() < bucket.capacity() / 4 {
+                bucket.shrink_to(2 * bucket.len());
+            }
+        }
+        if self.len == 0 {
+            self.of_peer = Vec::new();
+            self.heard = Vec::new();
+        }
+    }
+
     /// Removes what `q` supersedes (older news of the same peer and key, or
     /// of the same peer's liveness).
     fn supersede(&mut self, q: &Queued) {
+        if self.of_peer.get(q.peer as usize).is_none_or(|&c| c == 0) {
+            return;
+        }
         let liveness = matches!(q.news, News::Suspect | News::Dead);
         let mut removed = 0;
         for bucket in &mut self.by_sends {
@@ -89,26 +168,52 @@ impl Broadcasts {
                 let gone = same
                     && (o.version < q.version
                         || (o.version == q.version && rank(o.news) <= rank(q.news)));
-                removed += usize::from(gone);
+                removed += u32::from(gone);
                 !gone
             });
         }
-        self.len -= removed;
+        self.uncounted(q.peer, removed);
     }
 
     fn push(&mut self, q: Queued) {
         self.supersede(&q);
         if self.len >= MAX_QUEUED {
-            if let Some(bucket) = self.by_sends.iter_mut().rev().find(|b| !b.is_empty()) {
-                bucket.pop();
-                self.len -= 1;
+            let most_sent = self.by_sends.iter_mut().rev().find(|b| !b.is_empty());
+            if let Some(gone) = most_sent.and_then(VecDeque::pop_back) {
+                self.uncounted(gone.peer, 1);
             }
         }
         if self.by_sends.is_empty() {
-            self.by_sends.push(Vec::new());
+            self.by_sends.push(VecDeque::new());
         }
-        self.by_sends[0].push(q);
-        self.len += 1;
+        if let Some(h) = self.heard.get_mut(q.peer as usize) {
+            // newer state: nobody has it yet
+            *h = 0;
+        }
+        self.counted(q.peer);
+        self.by_sends[0].push_back(q);
+    }
+
+    /// Takes the front of bucket `b` off the queue.
+    fn pop_front(&mut self, b: usize) -> Option<Queued> {
+        let q = self.by_sends.get_mut(b)?.pop_front()?;
+        self.uncounted(q.peer, 1);
+        Some(q)
+    }
+
+    /// Puts `q` back at the front of bucket `b`.
+    fn push_front(&mut self, b: usize, q: Queued) {
+        self.counted(q.peer);
+        self.by_sends[b].push_front(q);
+    }
+
+    /// Puts `q` at the back of bucket `b`.
+    fn push_back(&mut self, b: usize, q: Queued) {
+        if self.by_sends.len() <= b {
+            self.by_sends.resize_with(b + 1, VecDeque::new);
+        }
+        self.counted(q.peer);
+        self.by_sends[b].push_back(q);
     }
 }
 
@@ -180,7 +285,6 @@ impl Node {
     /// msgpack array.
     pub(super) fn take_news(&mut self, budget: usize, first: Option<Queued>) -> Vec<u8> {
         let limit = self.retransmits();
-        let mut picked: Vec<(usize, usize)> = Vec::new(); // (bucket, index)
         let mut out = Vec::new();
         let mut count = 0u32;
         let mut used = 0;
@@ -191,11 +295,19 @@ impl Node {
                 count += 1;
             }
         }
+        // what was sent, for the next bucket once the datagram is full (so
+        // that one datagram never carries a piece twice)
+        let mut sent: Vec<(usize, Queued)> = Vec::new();
         'fill: for b in 0..self.bcast.by_sends.len().min(limit) {
-            for i in 0..self.bcast.by_sends[b].len() {
-                let q = &self.bcast.by_sends[b][i];
-                let Some(item) = self.item_of(q) else {
-                    picked.push((b, i)); // stale: dropped below
+            // news too large to go alone, kept at the front in its order
+            let mut skipped: Vec<Queued> = Vec::new();
+            while let Some(q) = self.bcast.pop_front(b) {
+                // stale news (replaced, or its peer gone), and news that came
+                // back often enough, leave the queue
+                if self.bcast.sends(&q, b) >= limit {
+                    continue;
+                }
+                let Some(item) = self.item_of(&q) else {
                     continue;
                 };
                 // written, then taken back if it does not fit
@@ -204,51 +316,38 @@ impl Node {
                 if out.len() > budget {
                     out.truncate(mark);
                     if used > 0 {
+                        self.bcast.push_front(b, q);
+                        for q in skipped.into_iter().rev() {
+                            self.bcast.push_front(b, q);
+                        }
                         break 'fill;
                     }
+                    skipped.push(q);
                     continue;
                 }
                 used = out.len();
                 count += 1;
-                picked.push((b, i));
+                sent.push((b, q));
                 if count as usize >= 255 {
+                    for q in skipped.into_iter().rev() {
+                        self.bcast.push_front(b, q);
+                    }
                     break 'fill;
                 }
             }
-        }
-        // move what was sent one bucket up, in the order it was queued: a
-        // peer's deltas keep going out in version order (stale news and
-        // news sent `limit` times leave the queue)
-        picked.sort_unstable();
-        let mut at = 0;
-        while at < picked.len() {
-            let b = picked[at].0;
-            let end = at + picked[at..].iter().take_while(|(pb, _)| *pb == b).count();
-            let bucket = std::mem::take(&mut self.bcast.by_sends[b]);
-            let mut keep = Vec::with_capacity(bucket.len());
-            let mut up = Vec::new();
-            let mut next = at;
-            for (i, q) in bucket.into_iter().enumerate() {
-                if next < end && picked[next].1 == i {
-                    next += 1;
-                    self.bcast.len -= 1;
-                    if b + 1 < limit && self.item_of(&q).is_some() {
-                        up.push(q);
-                    }
-                } else {
-                    keep.push(q);
-                }
+            for q in skipped.into_iter().rev() {
+                self.bcast.push_front(b, q);
             }
-            self.bcast.by_sends[b] = keep;
-            if !up.is_empty() {
-                if self.bcast.by_sends.len() <= b + 1 {
-                    self.bcast.by_sends.resize_with(b + 2, Vec::new);
-                }
-                self.bcast.len += up.len();
-                self.bcast.by_sends[b + 1].extend(up);
-            }
-            at = end;
         }
+        // each piece sent goes one bucket up, in the order it was queued: a
+        // peer's deltas keep going out in version order (news sent `limit`
+        // times leaves the queue)
+        for (b, q) in sent {
+            if self.bcast.sends(&q, b + 1) < limit {
+                self.bcast.push_back(b + 1, q);
+            }
+        }
+        self.bcast.trim();
         let mut framed = Vec::with_capacity(out.len() + 5);
         crate::wire::write::write_array_len(&mut framed, count as usize);
         framed.extend_from_slice(&out);

@@ -25,20 +25,14 @@ impl Node {
         }
         let cfg = &self.config.detector;
         let removal = self.config.dead_peer_removal_ms.is_some();
-        let w = self.ring_len;
         let mut changes = Vec::new();
-        for ((i, slot), ring) in self
-            .peers
-            .iter_mut()
-            .enumerate()
-            .zip(self.rings.chunks_exact(w))
-        {
+        for (i, slot) in self.peers.iter_mut().enumerate() {
             let Some(p) = slot else { continue };
             // peers that probe are judged by probes (swim.rs)
             if i as PeerId == self.me || p.left || p.proto == PROTO_PROBES {
                 continue;
             }
-            let suspected = p.detector.suspected(now, cfg, ring);
+            let suspected = p.detector.suspected(now, cfg, self.rings.get(i as PeerId));
             if p.alive && suspected {
                 p.alive = false;
                 if removal {

@@ -26,6 +26,7 @@ use super::time::{Millis, RoundClock};
 use crate::wire::message::{self, delta_size, digest_item_size, envelope_size, version_entry_size};
 use crate::wire::write::str_size;
 use crate::wire::{Delta, DigestItem, Ext, Request, Response};
+use rings::Rings;
 
 mod apply;
 mod broadcast;
@@ -36,6 +37,7 @@ mod liveness;
 mod local;
 mod peers;
 mod reconcile;
+mod rings;
 mod schedule;
 mod seeds;
 mod summary;
@@ -90,15 +92,14 @@ pub struct PeerReport {
 pub struct Node {
     config: Config,
     peers: Vec<Option<Peer>>,
-    /// The detectors' samples: `ring_len` slots per peer slot.
-    rings: Vec<Sample>,
+    /// The detectors' samples, for the peers judged by heartbeats.
+    rings: Rings,
     /// Per slot, its name's partition and digest entry size (`digest_info`);
     /// 0 for ourselves and empty slots. Read to plan a split digest, and to
     /// find the peers of a partition, without touching the peers.
     digest_info: Vec<u32>,
     /// The slice the next split digest starts at.
     digest_slice: usize,
-    ring_len: usize,
     free: Vec<PeerId>,
     /// Slots by name (hashed with `name_hash`; the names are the peers').
     index: NameIndex,
@@ -177,11 +178,9 @@ impl Node {
         let mut me = Peer::new(Arc::from(""), 0);
         me.state.generation = generation.max(1);
         me.state.max_version = generation.max(1) - 1;
-        let ring_len = ring_len(&config.detector);
         Node {
             peers: vec![Some(me)],
-            rings: vec![0; ring_len],
-            ring_len,
+            rings: Rings::new(ring_len(&config.detector)),
             digest_info: vec![0],
             digest_slice: 0,
             free: Vec::new(),
@@ -249,16 +248,15 @@ impl Node {
         let more = peers.saturating_sub(self.peers.len());
         self.peers.reserve_exact(more);
         self.digest_info.reserve_exact(more);
-        self.rings.reserve_exact(more * self.ring_len);
+        self.rings.reserve_slots(peers);
         let index_more = peers.saturating_sub(self.index.len());
         let slots = &self.peers;
         self.index.reserve(index_more, |id| slot_name(slots, id));
     }
 
-    /// The detector's samples of slot `id`.
+    /// The detector's samples of slot `id` (none for a peer judged by probes).
     pub fn ring(&self, id: PeerId) -> &[Sample] {
-        let at = id as usize * self.ring_len;
-        &self.rings[at..at + self.ring_len]
+        self.rings.get(id)
     }
 
     /// Suspicion level of peer `id` at `now` (0 for ourselves or no peer).

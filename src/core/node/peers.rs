@@ -184,7 +184,6 @@ impl Node {
                 self.peers.push(Some(peer));
                 self.digest_info.push(info);
                 self.summary_parts.push(0);
-                self.rings.resize(self.peers.len() * self.ring_len, 0);
                 (self.peers.len() - 1) as PeerId
             }
         };
@@ -215,6 +214,7 @@ impl Node {
         self.failed_at.remove(&id);
         self.pending_deletes.remove(&id);
         self.swim.suspects.remove(&id);
+        self.rings.release(id);
         self.touch(id);
         self.free.push(id);
         Some(p)

@@ -32,12 +32,18 @@ use crate::wire::datagram::{self, DatagramKind, Item, MAX_DATAGRAM_BYTES};
 /// Peers asked to probe a peer that did not answer.
 pub const INDIRECT_PROBES: usize = 3;
 
+/// News queued beyond this much (a few datagrams' worth) is a backlog,
+/// gossiped four times as often (`swim_timeout`).
+const BACKLOG_NEWS: usize = 128;
+
 /// Highest local health score (Lifeguard's awareness): timeouts stretch up
 /// to `1 + MAX_HEALTH` times.
 const MAX_HEALTH: u32 = 8;
 
 /// Rounds after its start in which a node repairs every round.
 const JOINING_ROUNDS: Millis = 10;
+/// Repairs at the joining pace, at most.
+const JOINING_REPAIRS: u32 = 3;
 
 /// Rounds between repairs of a node whose summary keeps changing.
 const BUSY_REPAIR_ROUNDS: Millis = 30;
@@ -67,11 +73,15 @@ pub(super) struct Swim {
     next_probe: Option<Millis>,
     /// News to send out in a gossip datagram.
     gossip_at: Option<Millis>,
+    /// The last gossip datagrams sent.
+    gossiped_at: Option<Millis>,
     relays: Vec<RelayedPing>,
     pub suspects: FxHashMap<PeerId, Suspicion>,
     health: u32,
     last_repair: Option<Millis>,
     started_at: Option<Millis>,
+    /// Repairs run since the start, at the joining pace.
+    joining_repairs: u32,
     running: Option<ExchangeId>,
     /// Large updates to fetch: (from whom, whose state).
     pulls: Vec<(Arc<str>, PeerId)>,
@@ -192,6 +202,7 @@ impl Node {
         self.swim.running = None;
         self.swim.pulls.clear();
         self.swim.started_at = Some(now);
+        self.swim.joining_repairs = 0;
         self.swim.next_probe = self.probing().then_some(first);
         if !self.bcast.is_empty() {
             self.gossip_soon();
@@ -212,7 +223,14 @@ impl Node {
         if !self.probing() {
             return;
         }
-        let at = self.last_real + 1;
+        // at once, but not more often than four times a gossip tick: while
+        // a large cluster forms, every datagram brings news, and pushing
+        // each at once would multiply datagrams by the fanout at every hop
+        let at = (self.last_real + 1).max(
+            self.swim
+                .gossiped_at
+                .map_or(0, |t| t + (self.gossip_tick() / 4).max(1)),
+        );
         self.swim.gossip_at = Some(self.swim.gossip_at.map_or(at, |g| g.min(at)));
     }
 
@@ -305,12 +323,20 @@ impl Node {
         if self.swim.gossip_at.is_some_and(|t| t <= now) {
             self.swim.gossip_at = None;
             if !self.bcast.is_empty() {
+                self.swim.gossiped_at = Some(now);
                 let fanout = self.config.fanout.max(3);
                 for to in self.sample_probing(fanout, None) {
                     self.send_datagram(to, DatagramKind::Gossip, 0, None);
                 }
                 if !self.bcast.is_empty() {
-                    self.swim.gossip_at = Some(now + self.gossip_tick());
+                    // a backlog (a large cluster forming) drains four times
+                    // as fast: the same datagrams, sooner
+                    let tick = if self.bcast.len() > BACKLOG_NEWS {
+                        (self.gossip_tick() / 4).max(1)
+                    } else {
+                        self.gossip_tick()
+                    };
+                    self.swim.gossip_at = Some(now + tick);
                 }
             }
         }
@@ -388,20 +414,45 @@ impl Node {
     }
 
     /// `n` live peers that speak probes, at random, by name (not `except`).
+    ///
+    /// Drawn from the probe order, which holds every peer that probes: a
+    /// few draws find them in a large cluster, where a scan of the peer
+    /// table for every gossip datagram and indirect probe is O(N). A small
+    /// or mostly failed cluster, where draws keep missing, is scanned.
     pub(super) fn sample_probing(&mut self, n: usize, except: Option<PeerId>) -> Vec<Arc<str>> {
-        let mut ids: Vec<PeerId> = self
-            .peers()
-            .filter(|&(id, p)| {
-                id != self.me && Some(id) != except && p.proto == PROTO_PROBES && p.alive && !p.left
-            })
-            .map(|(id, _)| id)
-            .collect();
-        let n = n.min(ids.len());
-        for i in 0..n {
-            let j = self.rng.usize(i..ids.len());
-            ids.swap(i, j);
+        let wanted = |node: &Node, id: PeerId| {
+            id != node.me
+                && Some(id) != except
+                && node
+                    .peer(id)
+                    .is_some_and(|p| p.proto == PROTO_PROBES && p.alive && !p.left)
+        };
+        let len = self.swim.order.len();
+        let mut ids: Vec<PeerId> = Vec::with_capacity(n);
+        if len > 4 * n {
+            for _ in 0..8 * n {
+                if ids.len() == n {
+                    break;
+                }
+                let id = self.swim.order[self.rng.usize(..len)];
+                if !ids.contains(&id) && wanted(self, id) {
+                    ids.push(id);
+                }
+            }
         }
-        ids.truncate(n);
+        if ids.len() < n {
+            ids = self
+                .peers()
+                .map(|(id, _)| id)
+                .filter(|&id| wanted(self, id))
+                .collect();
+            let n = n.min(ids.len());
+            for i in 0..n {
+                let j = self.rng.usize(i..ids.len());
+                ids.swap(i, j);
+            }
+            ids.truncate(n);
+        }
         self.names(&ids)
     }
 
@@ -533,6 +584,7 @@ impl Node {
         p.proto = PROTO_PROBES;
         // its heartbeats may stop: the detector no longer judges it
         p.detector.restart_at(None);
+        self.rings.release(id);
         self.not_probed -= 1;
         self.add_to_probes(id);
     }
@@ -544,6 +596,34 @@ impl Node {
             if p.proto == PROTO_UNKNOWN {
                 p.proto = PROTO_LEGACY;
             }
+        }
+    }
+
+    /// `id` itself told us it does not probe (its own exchange): it is
+    /// judged by heartbeats from now on, even if it probed before. A peer
+    /// restarted with `probes: false`, or rolled back to node-gossip or an
+    /// older gossiper on the same address, would otherwise be probed
+    /// unanswered and failed while it beats.
+    pub(super) fn speaks_legacy_itself(&mut self, id: PeerId, now: Millis) {
+        if id == self.me {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        match p.proto {
+            PROTO_PROBES => {
+                p.proto = PROTO_LEGACY;
+                // judged afresh from now: the silence of its restart and
+                // the probes era are not samples
+                p.detector.forget_samples();
+                p.detector.restart_at(Some(now));
+                self.not_probed += 1;
+                self.swim.suspects.remove(&id);
+                self.legacy = true;
+            }
+            PROTO_UNKNOWN => p.proto = PROTO_LEGACY,
+            _ => {}
         }
     }
 
@@ -690,12 +770,19 @@ impl Node {
                         None => self.register(peer, version, now),
                     };
                     let Some(id) = id else { continue };
-                    self.take_flags(id, f);
+                    if self
+                        .peer(id)
+                        .is_some_and(|p| generation >= p.state.generation)
+                    {
+                        self.take_flags(id, f);
+                    }
                     if generation != 0 && generation <= version {
                         self.observe_generation(id, generation, now);
                     }
-                    if self.peer(id).is_some_and(|p| p.state.max_version < version) {
-                        self.want_pull(sender.clone(), id);
+                    match self.peer(id).map(|p| p.state.max_version) {
+                        Some(v) if v < version => self.want_pull(sender.clone(), id),
+                        Some(v) if v == version => self.bcast.heard_again(id),
+                        _ => {}
                     }
                 }
                 Item::Delta {
@@ -733,7 +820,7 @@ impl Node {
             requests: Vec::new(),
             updates: deltas,
             generations,
-            flags: Vec::new(),
+            flags,
             down: Vec::new(),
             ext: Ext {
                 protocol: message::PROTOCOL,
@@ -745,11 +832,6 @@ impl Node {
         self.relay = Relay::All;
         self.apply(&resp, now);
         self.relay = Relay::None;
-        for (peer, f) in flags {
-            if let Some(id) = self.lookup(peer) {
-                self.take_flags(id, f);
-            }
-        }
     }
 
     /// Keeps the deltas that continue what we hold of their peers.
@@ -768,30 +850,50 @@ impl Node {
         now: Millis,
     ) {
         deltas.sort_by(|a, b| a.peer.cmp(b.peer).then(a.version.cmp(&b.version)));
-        let mut floor: Option<(&str, u64)> = None;
+        // the peer of the run of deltas being read: its slot, and the
+        // highest version held of it (or continued by this datagram)
+        let mut floor: Option<(&str, Option<PeerId>, u64)> = None;
         let mut gaps: Vec<(&str, u64)> = Vec::new();
         let mut keep = vec![true; deltas.len()];
         for (i, d) in deltas.iter().enumerate() {
-            let held = match floor {
-                Some((peer, v)) if peer == d.peer => v,
+            let (id, held) = match floor {
+                Some((peer, id, v)) if peer == d.peer => (id, v),
                 _ => {
                     if gaps.last().is_some_and(|&(p, _)| p == d.peer) {
                         keep[i] = false;
                         continue;
                     }
-                    let mine = self
-                        .lookup(d.peer)
+                    let id = self.lookup(d.peer);
+                    let (mine, current) = id
                         .and_then(|id| self.peer(id))
-                        .map_or(0, |p| p.state.max_version);
+                        .map_or((0, 0), |p| (p.state.max_version, p.state.generation));
                     // a new incarnation's versions start at its generation
                     let generation = generations
                         .iter()
                         .find(|(p, _)| *p == d.peer)
                         .map_or(0, |&(_, g)| g);
-                    if generation != 0 && generation <= d.version {
+                    let held = if generation != 0 && generation <= d.version {
                         mine.max(generation - 1)
                     } else {
                         mine
+                    };
+                    if generation > current && generation <= d.version {
+                        // a new incarnation: `apply` sorts out the old one
+                        (id, held)
+                    } else {
+                        // what we hold already is dropped here: it is most
+                        // of what a datagram brings, every piece of news
+                        // arriving about as often as it is sent
+                        if let Some(id) = id.filter(|_| d.version <= mine) {
+                            if d.version == mine {
+                                self.bcast.heard_again(id);
+                            }
+                            self.stats.updates_stale += 1;
+                            keep[i] = false;
+                            floor = Some((d.peer, Some(id), held));
+                            continue;
+                        }
+                        (id, held)
                     }
                 }
             };
@@ -801,7 +903,7 @@ impl Node {
                 floor = None;
                 continue;
             }
-            floor = Some((d.peer, held.max(d.version)));
+            floor = Some((d.peer, id, held.max(d.version)));
         }
         let mut i = 0;
         deltas.retain(|_| {
@@ -833,7 +935,11 @@ impl Node {
         let interval = self.config.gossip_interval_ms;
         let since = |t: Option<Millis>| t.map_or(Millis::MAX, |t| now.saturating_sub(t));
         let since_repair = since(self.swim.last_repair);
-        let joining = since(self.swim.started_at) < JOINING_ROUNDS * interval;
+        // a few: what spread before we came does not come again, what
+        // spreads since does (a whole cluster starting at once would
+        // otherwise move every node's full digest every round)
+        let joining = since(self.swim.started_at) < JOINING_ROUNDS * interval
+            && self.swim.joining_repairs < JOINING_REPAIRS;
         let quiet = judged >= self.summary_changed_at + 2 * self.probe_period();
         let due = if joining {
             since_repair >= interval
@@ -846,6 +952,7 @@ impl Node {
             return;
         }
         self.swim.last_repair = Some(now);
+        self.swim.joining_repairs += u32::from(joining);
         self.stats.repairs += 1;
         let id = self.open_exchange(with, false);
         self.swim.running = Some(id);
