@@ -174,7 +174,7 @@ impl Node {
                     if resp.ext.probes() {
                         self.speaks_probes(id);
                     } else {
-                        self.speaks_legacy(id);
+                        self.speaks_legacy_itself(id, now);
                     }
                 }
                 self.handle_first_response(&resp, now)

@@ -141,7 +141,20 @@ impl Node {
         if generation <= p.state.generation {
             return Vec::new();
         }
+        let restarted = p.state.generation != 0;
         p.state.generation = generation;
+        if restarted && p.proto == PROTO_PROBES {
+            // a new life may speak another protocol (restarted with
+            // `probes: false`, or rolled back): learnt again from what it
+            // sends, judged by heartbeats meanwhile
+            p.proto = PROTO_UNKNOWN;
+            p.detector.forget_samples();
+            self.not_probed += 1;
+            self.swim.suspects.remove(&id);
+        }
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return Vec::new();
+        };
         let before = p.state.bytes();
         let dropped = p.state.drop_before(generation);
         self.remote_bytes -= before - p.state.bytes();

@@ -99,7 +99,7 @@ impl Node {
                 Some(id) => id,
                 None => {
                     if let Some(id) = self.register(item.peer, item.version, now) {
-                        self.learn_protocol(req, i, id);
+                        self.learn_protocol(req, i, id, now);
                         if mentioned.len() <= id as usize {
                             mentioned.resize(id as usize + 1, false);
                         }
@@ -116,7 +116,7 @@ impl Node {
             if mentioned.get(id as usize).copied().unwrap_or(true) {
                 continue; // a name listed twice
             }
-            self.learn_protocol(req, i, id);
+            self.learn_protocol(req, i, id, now);
             mentioned[id as usize] = true;
             if id == self.me {
                 let mine = &self.me().state;
@@ -241,14 +241,19 @@ impl Node {
     /// What a REQUEST tells of the protocol of its `i`-th digest entry, peer
     /// `id`: the flags a v2 requester sends, and, of the requester itself
     /// (it names itself first), what it speaks.
-    fn learn_protocol(&mut self, req: &Request, i: usize, id: PeerId) {
+    fn learn_protocol(&mut self, req: &Request, i: usize, id: PeerId, now: Millis) {
         if id == self.me {
             return;
         }
         if let Some(&f) = req.flags.get(i) {
-            self.take_flags(id, f);
-        } else if i == 0 && req.ext.is_v1() {
-            self.speaks_legacy(id);
+            // of the life we know or a newer one, not an older one
+            let current = self.peer(id).map_or(0, |p| p.state.generation);
+            if req.digest.get(i).is_some_and(|d| d.generation >= current) {
+                self.take_flags(id, f);
+            }
+        } else if i == 0 && req.ext.is_v1() && !req.ext.probes() {
+            // the requester itself
+            self.speaks_legacy_itself(id, now);
         }
         if i == 0 && req.ext.probes() {
             self.speaks_probes(id);
