@@ -127,6 +127,7 @@ fn real_run() -> Outcome {
         spread_ms,
         fail_ms,
         false_failures: 0,
+        drained_ms: None,
         bytes_per_node_s: 0.0,
         sim_ms: 0,
     }

@@ -53,6 +53,14 @@ impl Sim {
         self.nodes.iter().any(|n| n.status == Status::Pending)
     }
 
+    /// News the running nodes have left to send, in all.
+    pub fn news_queued(&self) -> usize {
+        self.up()
+            .iter()
+            .map(|&i| self.nodes[i].node.news_queued())
+            .sum()
+    }
+
     /// Every node has started, and every one that is up knows every other
     /// one that is up.
     pub fn all_know_all(&self) -> bool {

@@ -21,6 +21,9 @@ pub struct Outcome {
     pub fail_ms: Option<Millis>,
     /// `Failed` events about running, reachable nodes over the whole run.
     pub false_failures: u64,
+    /// From the write until no node has news left to send (the join's and
+    /// the write's), when the quiet window may begin.
+    pub drained_ms: Option<Millis>,
     /// Bytes sent per node per second in the steady window.
     pub bytes_per_node_s: f64,
     /// Virtual time the run took.
@@ -33,7 +36,8 @@ pub struct Plan {
     /// Each wait gives up after this long.
     pub cap_ms: Millis,
     /// Time left, after the spread, for the join's and the write's last
-    /// repairs to end before the quiet window.
+    /// repairs to end before the quiet window; longer while news is still
+    /// being sent (up to `cap_ms`).
     pub settle_ms: Millis,
     /// The quiet window, after the settling, over which bytes are counted.
     pub steady_ms: Millis,
@@ -69,6 +73,11 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
         })
         .map(|t| t - wrote);
     sim.run_for(plan.settle_ms);
+    let drained_ms = sim
+        .run_until_cond(wrote + plan.cap_ms, 1000.min(poll * 20), |s| {
+            s.news_queued() == 0
+        })
+        .map(|t| t - wrote);
     let from = sim.now();
     let sent_before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
     sim.run_for(plan.steady_ms);
@@ -96,6 +105,7 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
         spread_ms,
         fail_ms,
         false_failures,
+        drained_ms,
         bytes_per_node_s,
         sim_ms: sim.now(),
     }
@@ -106,12 +116,13 @@ impl Outcome {
     pub fn json(&self) -> String {
         let opt = |v: Option<Millis>| v.map_or("null".to_string(), |v| v.to_string());
         format!(
-            "{{\"n\": {}, \"join_ms\": {}, \"spread_ms\": {}, \"fail_ms\": {}, \"false_failures\": {}, \"bytes_per_node_s\": {:.1}, \"sim_ms\": {}}}",
+            "{{\"n\": {}, \"join_ms\": {}, \"spread_ms\": {}, \"fail_ms\": {}, \"false_failures\": {}, \"drained_ms\": {}, \"bytes_per_node_s\": {:.1}, \"sim_ms\": {}}}",
             self.n,
             opt(self.join_ms),
             opt(self.spread_ms),
             opt(self.fail_ms),
             self.false_failures,
+            opt(self.drained_ms),
             self.bytes_per_node_s,
             self.sim_ms
         )

@@ -981,3 +981,57 @@ fn long_round_trips_stretch_the_probes_not_the_verdicts() {
     time_until(&mut sim, 60 * SECOND, |s| s.failed_everywhere(4))
         .expect("a dead node is still failed");
 }
+
+#[test]
+fn detector_rings_are_held_only_for_peers_judged_by_heartbeats() {
+    let mut sim = Sim::new(SimConfig::new(30, 17));
+    time_until(&mut sim, 30 * SECOND, formed).expect("formed");
+    for i in 0..30 {
+        let node = sim.node(i);
+        for (id, p) in node.peers() {
+            if id != node.me_id() {
+                assert_eq!(p.proto, crate::core::node::PROTO_PROBES);
+                assert!(
+                    node.ring(id).is_empty(),
+                    "node {i} holds a ring for {}",
+                    p.name
+                );
+            }
+        }
+    }
+    // a node that does not probe is judged by its heartbeats again
+    let mut config = sim.node(5).config().clone();
+    config.probes = false;
+    sim.restart_with(5, config, sim.clock_generation());
+    let judged = time_until(&mut sim, 30 * SECOND, |s| {
+        (0..30).filter(|&i| i != 5).all(|i| {
+            let node = s.node(i);
+            node.lookup(s.name(5))
+                .is_some_and(|id| node.ring(id).len() == node.config().detector.window)
+        })
+    });
+    assert!(
+        judged.is_some(),
+        "every node keeps a ring for the node that beats"
+    );
+    sim.run_rounds(30);
+    assert!(sim.all_alive(), "and holds it alive");
+    assert_eq!(sim.false_failures(), 0);
+}
+
+#[test]
+fn a_cluster_starting_at_once_drains_its_news_and_goes_quiet() {
+    let n = if cfg!(debug_assertions) { 100 } else { 400 };
+    let mut sim = Sim::new(SimConfig::new(n, 5));
+    time_until(&mut sim, 30 * SECOND, formed).expect("formed");
+    let drained = time_until(&mut sim, 60 * SECOND, |s| s.news_queued() == 0)
+        .expect("every node sent its last news");
+    let before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
+    sim.run_for(10 * SECOND);
+    let per_node_s =
+        ((0..n).map(|i| sim.bytes_sent(i)).sum::<u64>() - before) as f64 / n as f64 / 10.0;
+    println!("{n} nodes: news drained {drained} ms after forming; then {per_node_s:.0} B/node/s");
+    assert!(drained <= 30 * SECOND, "{drained} ms");
+    // a probe and its ack each half round, and nothing else
+    assert!(per_node_s < 400.0, "{per_node_s:.0} B/node/s");
+}
