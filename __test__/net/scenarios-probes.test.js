@@ -61,7 +61,9 @@ function healthyFailures(members, since, healthy) {
 
 async function probeStats(members) {
   const dumps = await Promise.all(members.map((m) => m.dump({ stats: true })));
-  return dumps.map((d) => ({ suspicions: d.stats.suspicions, refutations: d.stats.refutations, lags: d.stats.lags }));
+  return dumps.map((d) => ({
+    suspicions: d.stats.suspicions, refutations: d.stats.refutations, lags: d.stats.lags, cutOffs: d.stats.cutOffs,
+  }));
 }
 
 function statsDelta(before, after) {
@@ -171,8 +173,8 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
     } catch { /* asserted below, once the host runs again */ }
     const remaining = tStop + LONG_STALL_MS - Date.now();
     if (remaining > 0) await sleep(remaining);
+    const tCont = Date.now(); // before the signal: the others may report it alive within a millisecond
     process.kill(pid, 'SIGCONT');
-    const tCont = Date.now();
     const stoppedMs = tCont - tStop;
     const alive = await waitEvents(others, [slow.name], 'peer_alive', tCont, { timeoutMs: 20000 }).catch((e) => ({ error: e.message }));
     const all = await waitMembership(members, names, { timeoutMs: 20000 }).catch((e) => ({ error: e.message }));
@@ -186,7 +188,7 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
       scenario: 7,
       intervalMs: INTERVAL,
       busyMs: BUSY_MS,
-      busySpreadMs: busySpread, // a write elsewhere while the slow host's JS was stuck
+      busySpreadMs: busySpread, // a write elsewhere while the slow host's JS was stuck (its event comes once the JS runs)
       shortStallMs,
       longStallMs: stoppedMs,
       detectedMs: detected && summarize(detected.perPair.map((p) => p.ms)), // stop -> each other host reports it failed
@@ -207,6 +209,7 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
 
   test('8: a flapping host: no healthy host ever failed, all alive once it stops', { timeout: 120000 }, async () => {
     const names = await cluster(9011);
+    const statsBefore = await probeStats(members);
     const F = 4;
     const flapper = members[F];
     const healthy = names.filter((n) => n !== flapper.name);
@@ -229,6 +232,7 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
     const healthyFails = withRecovery(members, healthyFailures(members, tFlap, healthy));
     const ofFlapper = failureEvents(members, tFlap, (m, e) => e.peer === flapper.name);
     const byFlapper = failureEvents([flapper], tFlap);
+    const probes = statsDelta(statsBefore, await probeStats(members));
     const values = await Promise.all([spread(flapper, 'after', { n: F }), spread(members[0], 'after', { n: 0 })]);
     report({
       scenario: 8,
@@ -244,6 +248,7 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
       flapperReportedFailed: byFlapper.length, // healthy hosts the flapper reported failed (while cut off)
       allLiveMs: all.error ? all.error : all.t - tLast, // last heal -> every host lists every host live
       healthyFailures: healthyFails,
+      probes, // per host: suspicions raised, refuted, lag holds, times it heard again after a silence
       afterSpreadMs: values,
     });
     assert.deepEqual(healthyFails, [], 'a healthy host was reported failed by another healthy host');

@@ -96,6 +96,21 @@ impl Broadcasts {
         self.len -= removed;
     }
 
+    /// Drops every queued conviction. A node that was cut off from all
+    /// the others convicted them for its own silence: once it hears from
+    /// them again, those convictions must not go out. No conviction from
+    /// another node can have reached it meanwhile; older ones are sent by
+    /// the nodes that made them.
+    pub fn drop_convictions(&mut self) {
+        let mut removed = 0;
+        for bucket in &mut self.by_sends {
+            let before = bucket.len();
+            bucket.retain(|q| q.news != News::Dead);
+            removed += before - bucket.len();
+        }
+        self.len -= removed;
+    }
+
     fn push(&mut self, q: Queued) {
         self.supersede(&q);
         if self.len >= MAX_QUEUED {
