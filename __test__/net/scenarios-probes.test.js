@@ -254,5 +254,7 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
     assert.deepEqual(healthyFails, [], 'a healthy host was reported failed by another healthy host');
     assert.ok(!all.error, `every host must see every host alive within ${FLAP_CONVERGE_MS} ms of the last heal: ${all.error}`);
     assert.ok(!stable.error, `membership must stay whole once converged: ${stable.error}`);
+    // each heal ends a silence the flapper must take for being cut off
+    assert.ok(probes[F].cutOffs >= FLAPS, `the flapper took itself for cut off ${probes[F].cutOffs} times in ${FLAPS} cuts`);
   });
 });

@@ -1037,3 +1037,22 @@ fn a_node_cut_off_again_and_again_fails_nobody_else() {
         assert!(sim.all_alive(), "seed {seed}: stays so");
     }
 }
+
+/// Lost pings are covered by indirect probes, whose acks come after the
+/// ack timeout by design: taken for round trips, each would stretch the
+/// probe period, and under steady loss a dead node would take ever longer
+/// to be found.
+#[test]
+fn indirect_acks_do_not_slow_the_probes() {
+    let mut cfg = SimConfig::new(20, 37);
+    cfg.config = cfg.config.with_interval(250);
+    cfg.loss = 0.2;
+    let mut sim = Sim::new(cfg);
+    time_until(&mut sim, 60 * SECOND, formed).expect("formed");
+    sim.run_for(60 * SECOND);
+    sim.kill(5);
+    let t = time_until(&mut sim, 300 * SECOND, |s| s.failed_everywhere(5));
+    println!("20 % loss, after a minute: a dead node failed everywhere after {t:?} ms");
+    let t = t.expect("failed everywhere");
+    assert!(t <= 5 * SECOND, "{t} ms");
+}

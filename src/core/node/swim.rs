@@ -86,9 +86,9 @@ pub(super) struct Swim {
     /// The round trip of a probe and its ack, as a maximum that decays:
     /// probes wait for acks in proportion to it.
     rtt: Millis,
-    /// The last probes sent, (seq, when): an ack that comes after its
-    /// probe's period still measures the round trip.
-    sent: Vec<(u64, Millis)>,
+    /// The last probes sent, (seq, when, to whom): an ack that comes after
+    /// its probe's period still measures the round trip.
+    sent: Vec<(u64, Millis, PeerId)>,
     /// When a datagram from any peer last arrived (the start, before any).
     heard_at: Millis,
 }
@@ -141,9 +141,19 @@ impl Node {
             .max(10)
     }
 
-    /// An ack to our probe `seq` arrived at `now`: the round trip it took.
-    fn measure_rtt(&mut self, seq: u64, now: Millis) {
-        if let Some(&(_, at)) = self.swim.sent.iter().find(|(s, _)| *s == seq) {
+    /// An ack to our probe `seq` arrived at `now` from `from`: the round
+    /// trip it took, if it came from the probed peer itself. An ack relayed
+    /// by a helper of an indirect probe came after the ack timeout and two
+    /// more round trips: taken for one, it would stretch the ack timeout,
+    /// which stretches the next indirect ack, and the probes would slow
+    /// down a little more with every lost ping.
+    fn measure_rtt(&mut self, seq: u64, from: Option<PeerId>, now: Millis) {
+        let probe = self
+            .swim
+            .sent
+            .iter()
+            .find(|&&(s, _, to)| s == seq && Some(to) == from);
+        if let Some(&(_, at, _)) = probe {
             let sample = now.saturating_sub(at);
             let decayed = self.swim.rtt - self.swim.rtt / 16;
             self.swim.rtt = sample.max(decayed).min(MAX_RTT_MS);
@@ -379,7 +389,7 @@ impl Node {
         if self.swim.sent.len() >= 4 {
             self.swim.sent.remove(0);
         }
-        self.swim.sent.push((seq, now));
+        self.swim.sent.push((seq, now, id));
         self.swim.probe = Some(Probe {
             target: id,
             name: name.clone(),
@@ -665,14 +675,14 @@ impl Node {
                 if let Some(p) = ours {
                     p.acked = true;
                     self.swim.health = self.swim.health.saturating_sub(1);
-                    self.measure_rtt(d.seq, now);
+                    self.measure_rtt(d.seq, sender, now);
                 } else if let Some(i) = self.swim.relays.iter().position(|r| r.seq == d.seq) {
                     let r = self.swim.relays.swap_remove(i);
                     let about = d.about.map(Arc::<str>::from);
                     self.send_datagram(r.requester, DatagramKind::Ack, r.their_seq, about);
                 } else {
                     // an ack to an earlier probe, come too late
-                    self.measure_rtt(d.seq, now);
+                    self.measure_rtt(d.seq, sender, now);
                 }
                 if d.summary != self.summary {
                     self.maybe_repair(sender_name, now, judged);
