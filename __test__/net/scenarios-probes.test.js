@@ -7,7 +7,8 @@
 //    between the two fail in both directions (a ping or its ack is lost);
 //    the indirect probes through the three others must cover it: nobody may
 //    report a live host failed during the soak, and writes (from the two
-//    hosts too) still reach everyone.
+//    hosts too) still reach everyone. After the soak, with the cut still in
+//    place, a UDP burst checks that it drops 0 -> 1 and only that.
 // 7. A slow host: (a) its JavaScript thread stuck in a busy loop for 5 s,
 //    (b) its whole process stopped (SIGSTOP) for a moment shorter than the
 //    detection time, (c) stopped for 6 s, well beyond it. The probes run on
@@ -22,6 +23,7 @@
 //    host may ever report another healthy host failed (what a cut-off node
 //    concluded while alone must not spread once it is heard again), and once
 //    the flapping stops every host sees every host alive within a bound.
+//    Each heal ends a silence the flapper must notice (stats().cutOffs).
 //
 // Times are host-side Date.now() of the events (every host runs on this
 // machine, see gossip-host.js); each test prints one result line.
@@ -121,6 +123,21 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
     const probes = statsDelta(statsBefore, await probeStats(members));
     await waitValues(members, latest, { timeoutMs: 15000, what: 'every latest value everywhere' });
     await waitMembership(members, names, { timeoutMs: 5000 });
+    // The cut was real: with it still in place, UDP from 0 to 1 is lost
+    // and from 1 to 0 it arrives.
+    await exitAll(members);
+    members = [];
+    const agents = [0, 1].map((i) => net.hosts[i].spawnNode(harness.AGENT_PATH, ['peer', '--port', '9009']));
+    await Promise.all(agents.map((a) => a.waitFor('listening', 10000, { past: true })));
+    const udpCount = async (from, to) => {
+      await agents[to].request({ op: 'reset' });
+      await agents[from].request({ op: 'udp-burst', host: net.hosts[to].ip, port: 9009, count: 20 });
+      await sleep(150);
+      return (await agents[to].request({ op: 'stats' })).udpReceived;
+    };
+    const udp = { from0to1: await udpCount(0, 1), from1to0: await udpCount(1, 0) };
+    for (const a of agents) a.kill();
+    await Promise.all(agents.map((a) => a.exited));
     await net.heal();
     report({
       scenario: 6,
@@ -129,8 +146,10 @@ describe('multi-host probes: one-way loss, a slow host, flapping (gossiper, 5 ho
       writes: k,
       spreadMs: summarize(spreads),
       falseFailures: fails,
-      probes, // per host during the soak: suspicions raised, refuted, lag holds
+      probes, // per host during the soak: suspicions raised, refuted, lag holds, cut-offs
+      udpDatagramsOf20: udp, // through the cut, checked after the soak
     });
+    assert.deepEqual(udp, { from0to1: 0, from1to0: 20 }, 'the cut must drop host 0 -> 1 only');
     assert.deepEqual(fails, [], 'a one-way cut between two hosts must not fail a live host (indirect probes cover it)');
     assert.ok(k >= ONE_WAY_SOAK_MS / WRITE_EVERY_MS / 2, `only ${k} writes in the soak`);
   });
