@@ -311,6 +311,8 @@ export interface GossiperStats {
   updatesGapped: number;
   /** Times this node found its own probe timers running late (an overloaded process) and held its judgement of peers for a probe period. */
   lags: number;
+  /** Times this node heard from a peer again after hearing from none for several probe periods (cut off from the network, or its process stood still); it then drops the failures it concluded alone instead of telling them, and gives its suspects time to refute. */
+  cutOffs: number;
   /** Connections closed early, by reason. */
   refused: Record<
     'malformed' | 'tooLarge' | 'tooDeep' | 'unexpected' | 'wrongCluster' | 'unauthenticated' | 'timeout' | 'connectionLimit' | 'closed',

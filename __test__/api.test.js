@@ -292,7 +292,7 @@ describe('start and stop', () => {
     for (const f of ['rounds', 'stalledMs', 'exchangesStarted', 'catchUps', 'exchangesCompleted', 'exchangesFailed',
       'connectFailures', 'connectionsAccepted', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'updatesApplied',
       'updatesStale', 'updatesRefused', 'updatesAboutSelf', 'peersRefused', 'tombstonesCollected', 'events',
-      'datagramsIn', 'datagramsOut', 'suspicions', 'refutations', 'repairs', 'pulls', 'updatesGapped', 'lags',
+      'datagramsIn', 'datagramsOut', 'suspicions', 'refutations', 'repairs', 'pulls', 'updatesGapped', 'lags', 'cutOffs',
       'peersLive', 'peersDead']) {
       assert.equal(typeof s1[f], 'number', `stats().${f}`);
       assert.ok(Number.isFinite(s1[f]) && s1[f] >= 0, `stats().${f} = ${s1[f]}`);

@@ -31,6 +31,8 @@
 //        highest phi and longest time without news seen per peer since start
 //        or the last {op:'detector', reset:true} (sampled every
 //        config.sampleDetectorMs ms from stats(); 0 = off, the default)
+//      {op:'busy', ms}: blocks the JavaScript thread for ms milliseconds (a
+//        busy loop, as a stuck application would), then replies
 //      {op:'exit'}: stops, replies, exits 0. SIGTERM or EOF on stdin: the same
 //      without a reply.
 //
@@ -128,6 +130,11 @@ function runHost() {
     dump(msg) { return dump(Boolean(msg.stats)); },
     async stop(msg) { await g.stop({ leave: Boolean(msg.leave) }); running = false; return {}; },
     start() { return start(); },
+    busy(msg) {
+      const until = Date.now() + Number(msg.ms || 0);
+      while (Date.now() < until) { /* the event loop is stuck */ }
+      return {};
+    },
     detector(msg) {
       const r = detector;
       if (msg.reset) detector = { since: Date.now(), peers: {} };

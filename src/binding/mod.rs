@@ -64,6 +64,7 @@ pub struct NativeStats {
     pub pulls: f64,
     pub updates_gapped: f64,
     pub lags: f64,
+    pub cut_offs: f64,
     pub refused: std::collections::HashMap<String, f64>,
     pub warnings: std::collections::HashMap<String, f64>,
     pub peers_live: u32,
@@ -318,6 +319,7 @@ impl NativeGossiper {
                 pulls: s.pulls as f64,
                 updates_gapped: s.updates_gapped as f64,
                 lags: s.lags as f64,
+                cut_offs: s.cut_offs as f64,
                 refused: Refusal::ALL
                     .iter()
                     .map(|r| (r.name().to_string(), s.refused(*r) as f64))

@@ -102,6 +102,10 @@ pub struct Stats {
     /// Times this node found its probe timers running late (its own
     /// overload) and held its judgement of peers for a probe period.
     pub lags: u64,
+    /// Times this node heard from a peer again after hearing from none
+    /// for several probe periods (cut off, or stood still), and dropped
+    /// what it had concluded alone.
+    pub cut_offs: u64,
     pub refused: [u64; 9],
     /// Warnings by kind (`node::Warning`), counted every time.
     pub warnings: [u64; 5],

@@ -1035,3 +1035,78 @@ fn a_cluster_starting_at_once_drains_its_news_and_goes_quiet() {
     // a probe and its ack each half round, and nothing else
     assert!(per_node_s < 400.0, "{per_node_s:.0} B/node/s");
 }
+
+/// A node cut off from all the others, again and again (3 s of every 6 s):
+/// it may report them failed while alone, and they it; but what it
+/// concluded alone must not spread once it is heard again, so no node that
+/// stayed connected ever reports another one failed, and once the cuts stop
+/// everyone is alive everywhere.
+#[test]
+fn a_node_cut_off_again_and_again_fails_nobody_else() {
+    let n = 10;
+    let flapper = 6;
+    for seed in 35..40 {
+        let mut cfg = SimConfig::new(n, seed);
+        cfg.config = cfg.config.with_interval(250);
+        let mut sim = Sim::new(cfg);
+        time_until(&mut sim, 30 * SECOND, formed).expect("formed");
+        sim.run_for(5 * SECOND);
+        let from = sim.now();
+        for cut in 0..4 {
+            if cut > 0 {
+                sim.run_for(3 * SECOND);
+            }
+            sim.partition(&[&[flapper]]);
+            sim.run_for(3 * SECOND);
+            sim.heal();
+        }
+        let settled = time_until(&mut sim, 20 * SECOND, |s| s.all_alive()).expect("all alive");
+        sim.run_for(5 * SECOND);
+        let failed = |m: &&Membership| m.time >= from && matches!(m.kind, MembershipKind::Failed);
+        let log = sim.membership_log();
+        let alone = log.iter().filter(failed).filter(|m| m.observer == flapper);
+        let of_flapper = log
+            .iter()
+            .filter(failed)
+            .filter(|m| m.subject == Some(flapper));
+        let blamed: Vec<_> = log
+            .iter()
+            .filter(failed)
+            .filter(|m| m.false_alarm && m.observer != flapper && m.subject != Some(flapper))
+            .collect();
+        println!(
+            "seed {seed}: a node cut off 4 times for 3 s reported {} failures of the others, \
+             they {} of it; all alive {settled} ms after the last heal; {} failures of connected \
+             nodes by connected nodes",
+            alone.count(),
+            of_flapper.clone().count(),
+            blamed.len()
+        );
+        assert!(
+            of_flapper.count() > 0,
+            "the cuts were long enough to be detected"
+        );
+        assert!(blamed.is_empty(), "seed {seed}: {blamed:?}");
+        assert!(settled <= 10 * SECOND, "seed {seed}: {settled} ms");
+        assert!(sim.all_alive(), "seed {seed}: stays so");
+    }
+}
+
+/// Lost pings are covered by indirect probes, whose acks come after the
+/// ack timeout by design: taken for round trips, each would stretch the
+/// probe period, and under steady loss a dead node would take ever longer
+/// to be found.
+#[test]
+fn indirect_acks_do_not_slow_the_probes() {
+    let mut cfg = SimConfig::new(20, 37);
+    cfg.config = cfg.config.with_interval(250);
+    cfg.loss = 0.2;
+    let mut sim = Sim::new(cfg);
+    time_until(&mut sim, 60 * SECOND, formed).expect("formed");
+    sim.run_for(60 * SECOND);
+    sim.kill(5);
+    let t = time_until(&mut sim, 300 * SECOND, |s| s.failed_everywhere(5));
+    println!("20 % loss, after a minute: a dead node failed everywhere after {t:?} ms");
+    let t = t.expect("failed everywhere");
+    assert!(t <= 5 * SECOND, "{t} ms");
+}

@@ -175,6 +175,27 @@ impl Broadcasts {
         self.uncounted(q.peer, removed);
     }
 
+    /// Drops every queued conviction. A node that was cut off from all
+    /// the others convicted them for its own silence: once it hears from
+    /// them again, those convictions must not go out. No conviction from
+    /// another node can have reached it meanwhile; older ones are sent by
+    /// the nodes that made them.
+    pub fn drop_convictions(&mut self) {
+        let mut gone: Vec<PeerId> = Vec::new();
+        for bucket in &mut self.by_sends {
+            bucket.retain(|q| {
+                let dead = q.news == News::Dead;
+                if dead {
+                    gone.push(q.peer);
+                }
+                !dead
+            });
+        }
+        for peer in gone {
+            self.uncounted(peer, 1);
+        }
+    }
+
     fn push(&mut self, q: Queued) {
         self.supersede(&q);
         if self.len >= MAX_QUEUED {

@@ -63,6 +63,12 @@ const MAX_RTT_MS: Millis = 5_000;
 /// Pulls of large updates waiting for a free slot, at most.
 const MAX_PULLS: usize = 64;
 
+/// Probe periods without a datagram from anyone after which a node takes
+/// itself for cut off: every live peer would have acked a probe or probed
+/// it meanwhile, so the silence is its own network's (or its own process
+/// stood still), not its peers' deaths.
+const CUT_OFF_PERIODS: Millis = 4;
+
 #[derive(Clone, Debug, Default)]
 pub(super) struct Swim {
     /// The probe order: peer slots, shuffled, walked round-robin.
@@ -90,9 +96,11 @@ pub(super) struct Swim {
     /// The round trip of a probe and its ack, as a maximum that decays:
     /// probes wait for acks in proportion to it.
     rtt: Millis,
-    /// The last probes sent, (seq, when): an ack that comes after its
-    /// probe's period still measures the round trip.
-    sent: Vec<(u64, Millis)>,
+    /// The last probes sent, (seq, when, to whom): an ack that comes after
+    /// its probe's period still measures the round trip.
+    sent: Vec<(u64, Millis, PeerId)>,
+    /// When a datagram from any peer last arrived (the start, before any).
+    heard_at: Millis,
 }
 
 #[derive(Clone, Debug)]
@@ -143,9 +151,19 @@ impl Node {
             .max(10)
     }
 
-    /// An ack to our probe `seq` arrived at `now`: the round trip it took.
-    fn measure_rtt(&mut self, seq: u64, now: Millis) {
-        if let Some(&(_, at)) = self.swim.sent.iter().find(|(s, _)| *s == seq) {
+    /// An ack to our probe `seq` arrived at `now` from `from`: the round
+    /// trip it took, if it came from the probed peer itself. An ack relayed
+    /// by a helper of an indirect probe came after the ack timeout and two
+    /// more round trips: taken for one, it would stretch the ack timeout,
+    /// which stretches the next indirect ack, and the probes would slow
+    /// down a little more with every lost ping.
+    fn measure_rtt(&mut self, seq: u64, from: Option<PeerId>, now: Millis) {
+        let probe = self
+            .swim
+            .sent
+            .iter()
+            .find(|&&(s, _, to)| s == seq && Some(to) == from);
+        if let Some(&(_, at, _)) = probe {
             let sample = now.saturating_sub(at);
             let decayed = self.swim.rtt - self.swim.rtt / 16;
             self.swim.rtt = sample.max(decayed).min(MAX_RTT_MS);
@@ -203,6 +221,7 @@ impl Node {
         self.swim.pulls.clear();
         self.swim.started_at = Some(now);
         self.swim.joining_repairs = 0;
+        self.swim.heard_at = now;
         self.swim.next_probe = self.probing().then_some(first);
         if !self.bcast.is_empty() {
             self.gossip_soon();
@@ -268,14 +287,14 @@ impl Node {
         }
         let lagging = now < self.swim.lagging_until;
         // convictions (a lagging node gives the suspect another period)
-        let due: Vec<(PeerId, u64)> = self
+        let due: Vec<(PeerId, u64, bool)> = self
             .swim
             .suspects
             .iter()
             .filter(|(_, s)| s.deadline <= now)
-            .map(|(&id, s)| (id, s.version))
+            .map(|(&id, s)| (id, s.version, self.swim.heard_at > s.since))
             .collect();
-        for (id, version) in due {
+        for (id, version, heard) in due {
             // at most as long again as the suspicion's own time: a node
             // that stays behind still reports the dead, later
             let grace = self
@@ -285,7 +304,9 @@ impl Node {
                 .map_or(0, |s| self.suspicion_timeout(s.by.len()));
             match self.swim.suspects.get_mut(&id) {
                 Some(s) if lagging && now < s.since + 2 * grace => s.deadline = now + period,
-                _ => self.convict(id, version, judged),
+                // heard from nobody since the suspicion began: this node
+                // may be the one cut off, so the verdict stays its own
+                _ => self.convict_as(id, version, judged, heard),
             }
         }
         // the probe's ack is late: ask others
@@ -394,7 +415,7 @@ impl Node {
         if self.swim.sent.len() >= 4 {
             self.swim.sent.remove(0);
         }
-        self.swim.sent.push((seq, now));
+        self.swim.sent.push((seq, now, id));
         self.swim.probe = Some(Probe {
             target: id,
             name: name.clone(),
@@ -510,6 +531,11 @@ impl Node {
 
     /// `id` is failed, as of `version`: reported, and told to all.
     pub(super) fn convict(&mut self, id: PeerId, version: u64, now: Millis) {
+        self.convict_as(id, version, now, true);
+    }
+
+    /// `convict`, told to the others only if `tell`.
+    fn convict_as(&mut self, id: PeerId, version: u64, now: Millis, tell: bool) {
         self.swim.suspects.remove(&id);
         let removal = self.config.dead_peer_removal_ms.is_some();
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
@@ -524,7 +550,44 @@ impl Node {
         }
         self.emit(Event::Failed { peer: id });
         self.touch(id);
-        self.broadcast(News::Dead, id, version, None);
+        if tell {
+            self.broadcast(News::Dead, id, version, None);
+        }
+    }
+
+    /// A datagram arrived at `now`. After a silence of `CUT_OFF_PERIODS`
+    /// this node was cut off (or stood still): what it concluded alone is
+    /// not evidence. The convictions it queued are dropped, and its
+    /// suspicions start over, so that the suspects hear of them and refute
+    /// before any becomes a conviction told to all.
+    fn heard(&mut self, now: Millis) {
+        let silence = now.saturating_sub(self.swim.heard_at);
+        if silence > CUT_OFF_PERIODS * self.probe_period() {
+            self.bcast.drop_convictions();
+            self.renew_suspicions(now);
+            self.stats.cut_offs += 1;
+        }
+        self.swim.heard_at = self.swim.heard_at.max(now);
+    }
+
+    /// Every suspicion held starts over at `now`, with its full time, and
+    /// is told to its suspect again: what was sent while cut off was lost.
+    fn renew_suspicions(&mut self, now: Millis) {
+        let ids: Vec<PeerId> = self.swim.suspects.keys().copied().collect();
+        for id in ids {
+            let (count, version, by) = {
+                let s = &self.swim.suspects[&id];
+                (s.by.len(), s.version, s.by[0])
+            };
+            let timeout = self.suspicion_timeout(count);
+            let s = self.swim.suspects.get_mut(&id).expect("held");
+            s.since = now;
+            s.deadline = now + timeout;
+            if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
+                let first = Queued::liveness(News::Suspect, id, version, by);
+                self.send_datagram_with(name, DatagramKind::Gossip, 0, None, Some(first));
+            }
+        }
     }
 
     /// Someone suspects or convicts us as of `version`: a newer heartbeat
@@ -675,6 +738,7 @@ impl Node {
         if let Some(id) = sender {
             self.speaks_probes(id);
         }
+        self.heard(now);
         self.take_items(&d.items, &sender_name, judged);
         let me_name = self.me().name.clone();
         match d.kind {
@@ -691,14 +755,14 @@ impl Node {
                 if let Some(p) = ours {
                     p.acked = true;
                     self.swim.health = self.swim.health.saturating_sub(1);
-                    self.measure_rtt(d.seq, now);
+                    self.measure_rtt(d.seq, sender, now);
                 } else if let Some(i) = self.swim.relays.iter().position(|r| r.seq == d.seq) {
                     let r = self.swim.relays.swap_remove(i);
                     let about = d.about.map(Arc::<str>::from);
                     self.send_datagram(r.requester, DatagramKind::Ack, r.their_seq, about);
                 } else {
                     // an ack to an earlier probe, come too late
-                    self.measure_rtt(d.seq, now);
+                    self.measure_rtt(d.seq, sender, now);
                 }
                 if d.summary != self.summary {
                     self.maybe_repair(sender_name, now, judged);
