@@ -9,8 +9,9 @@
 #[cfg(feature = "node")]
 mod binding;
 
-/// The addon's own allocations go to mimalloc (see Cargo.toml).
-#[cfg(feature = "node")]
+/// The addon's own allocations go to mimalloc (see Cargo.toml), and so do
+/// the simulator's.
+#[cfg(any(feature = "node", feature = "sim"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod core;
