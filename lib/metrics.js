@@ -77,6 +77,8 @@ const METRICS = {
   gossiper_refutations_total: counter('Suspicions of this gossiper that it refuted.', 'refutations'),
   gossiper_repairs_total: counter('Repair exchanges begun on a differing state summary.', 'repairs'),
   gossiper_pulls_total: counter('Exchanges begun to fetch updates too large for a datagram.', 'pulls'),
+  gossiper_lags_total: counter('Times this gossiper found its own timers running late and held its judgement.', 'lags'),
+  gossiper_cut_offs_total: counter('Returns after hearing from no peer for a while (its own verdicts of then are kept to itself).', 'cutOffs'),
 };
 
 /** Makes every metric, registered on `registry` only, with `client` (prom-client). */
