@@ -242,14 +242,12 @@ impl Node {
         if !self.probing() {
             return;
         }
-        // at once, but not more often than four times a gossip tick: while
-        // a large cluster forms, every datagram brings news, and pushing
-        // each at once would multiply datagrams by the fanout at every hop
-        let at = (self.last_real + 1).max(
-            self.swim
-                .gossiped_at
-                .map_or(0, |t| t + (self.gossip_tick() / 4).max(1)),
-        );
+        // at once, but not more often than four times a gossip tick (and
+        // 20 times a second, whatever the rounds): while a large cluster
+        // forms, every datagram brings news, and pushing each at once would
+        // multiply datagrams by the fanout at every hop
+        let spacing = (self.gossip_tick() / 4).clamp(1, 50);
+        let at = (self.last_real + 1).max(self.swim.gossiped_at.map_or(0, |t| t + spacing));
         self.swim.gossip_at = Some(self.swim.gossip_at.map_or(at, |g| g.min(at)));
     }
 
