@@ -74,9 +74,14 @@ impl Sim {
             return false;
         }
         let others = self.up_count().saturating_sub(1);
-        self.up()
-            .into_iter()
-            .all(|i| self.count_held(i, |_, p| p.alive) == others)
+        let up = self.up();
+        // a node that knows fewer names than there are nodes up cannot hold
+        // them all: an O(1) look first, as a large cluster forms, before
+        // the O(N) count of each node's table
+        up.iter().all(|&i| self.nodes[i].node.known() > others)
+            && up
+                .into_iter()
+                .all(|i| self.count_held(i, |_, p| p.alive) == others)
     }
 
     /// Every up node other than `j` holds `j` as failed (or has forgotten it).

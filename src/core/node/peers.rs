@@ -157,6 +157,11 @@ impl Node {
             .filter_map(|(i, p)| p.as_ref().map(|p| (i as PeerId, p)))
     }
 
+    /// Peers known, ourselves included.
+    pub fn known(&self) -> usize {
+        self.index.len()
+    }
+
     /// Adds a peer heard of for the first time. `version` is what the source
     /// claims it holds, to tell a peer that really came back from stale gossip
     /// about a removed one.
