@@ -121,6 +121,8 @@ struct SimNode {
     wake: Option<Millis>,
     /// How late its timers fire (see `slow`).
     lag: Millis,
+    /// How late it reads its input (see `slow`).
+    input_lag: Millis,
     /// Catch-ups its core had started at the last drain.
     catch_ups: u64,
 }
@@ -282,6 +284,7 @@ impl Sim {
                 round_bytes: 0,
                 wake: None,
                 lag: 0,
+                input_lag: 0,
                 catch_ups: 0,
             });
             let at = rng.u64(0..=sim.cfg.start_spread_ms);
@@ -467,6 +470,16 @@ impl Sim {
     /// process whose event loop is busy (0: on time again).
     pub fn slow(&mut self, i: usize, lag: Millis) {
         self.nodes[i].lag = lag;
+        self.nodes[i].input_lag = lag;
+    }
+
+    /// Makes node `i`'s timers alone fire `lag` ms late: its rounds and
+    /// probes run late, what it receives is answered on time (gossiper's
+    /// runtime thread, when the application's event loop is what is busy,
+    /// is the other case: `slow`).
+    pub fn slow_timers(&mut self, i: usize, lag: Millis) {
+        self.nodes[i].lag = lag;
+        self.nodes[i].input_lag = 0;
     }
 
     /// Kills node `i`: it stops at once, messages to and from it are lost.

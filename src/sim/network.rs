@@ -200,7 +200,7 @@ impl Sim {
         }
         let (lo, hi) = self.cfg.latency_ms;
         // a slow node (`Sim::slow`) reads its input late too
-        let at = self.now + self.rng.u64(lo..=hi) + self.nodes[j].lag;
+        let at = self.now + self.rng.u64(lo..=hi) + self.nodes[j].input_lag;
         let inc = self.nodes[j].incarnation;
         self.schedule(
             at,

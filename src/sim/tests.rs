@@ -1110,3 +1110,30 @@ fn indirect_acks_do_not_slow_the_probes() {
     let t = t.expect("failed everywhere");
     assert!(t <= 5 * SECOND, "{t} ms");
 }
+
+/// Lifeguard's case, as the scale issue states it: ten simulated minutes
+/// with 5 % of the messages lost and one node whose rounds (and probes) run
+/// 3 s late, and no node is reported failed by any other, the late one
+/// included.
+#[test]
+fn ten_minutes_of_loss_and_a_late_node_fail_nobody() {
+    let n = if cfg!(debug_assertions) { 30 } else { 100 };
+    let mut cfg = SimConfig::new(n, 23);
+    cfg.loss = 0.05;
+    let mut sim = Sim::new(cfg);
+    time_until(&mut sim, 60 * SECOND, formed).expect("formed");
+    let from = sim.now();
+    sim.slow_timers(7, 3 * SECOND);
+    sim.run_for(600 * SECOND);
+    let alarms: Vec<_> = sim
+        .membership_log()
+        .iter()
+        .filter(|m| m.time >= from && m.false_alarm)
+        .collect();
+    println!(
+        "{n} nodes, 5 % loss, node 7's rounds 3 s late, 600 s: {} false failures",
+        alarms.len()
+    );
+    assert!(alarms.is_empty(), "{:?}", &alarms[..alarms.len().min(5)]);
+    assert!(sim.all_alive());
+}
