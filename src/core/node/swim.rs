@@ -242,11 +242,15 @@ impl Node {
         if !self.probing() {
             return;
         }
-        // at once, but not more often than four times a gossip tick (and
-        // 20 times a second, whatever the rounds): while a large cluster
-        // forms, every datagram brings news, and pushing each at once would
-        // multiply datagrams by the fanout at every hop
-        let spacing = (self.gossip_tick() / 4).clamp(1, 50);
+        // at once; but with a backlog (a large cluster forming, when every
+        // datagram brings news, and pushing each at once would multiply
+        // datagrams by the fanout at every hop) not more often than four
+        // times a gossip tick, and 20 times a second whatever the rounds
+        let spacing = if self.bcast.len() > BACKLOG_NEWS {
+            (self.gossip_tick() / 4).clamp(1, 50)
+        } else {
+            1
+        };
         let at = (self.last_real + 1).max(self.swim.gossiped_at.map_or(0, |t| t + spacing));
         self.swim.gossip_at = Some(self.swim.gossip_at.map_or(at, |g| g.min(at)));
     }
