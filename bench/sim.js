@@ -26,11 +26,15 @@
 //     --readme, --no-readme  do or do not put the figures in bench/README.md and
 //                          redraw bench/plots (default: yes for a run of the
 //                          default sizes and settings)
+//     --render FILE        run nothing: put the results a run saved (its --json
+//                          file) in bench/README.md and the plots
 //
 // Each object has n, join_ms (every node holds every other alive), spread_ms
 // (the key reached every node), fail_ms (the stopped node is failed at every
 // other), false_failures (Failed events about nodes up and reachable, whole
-// run), bytes_per_node_s (steady window), sim_ms, protocol and wall_s.
+// run), drained_ms (from the write until no node has news left to send; the
+// quiet window starts then), bytes_per_node_s (steady window), sim_ms,
+// protocol and wall_s.
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -64,8 +68,9 @@ function parseArgs(argv) {
     } else if (['--seed', '--loss', '--settle', '--steady', '--cap'].includes(a)) {
       opts.extra.push(a, next());
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 25)
-        .map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(2);
+      const header = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+      process.stdout.write(header.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else {
       throw new Error(`unknown option ${a}`);
@@ -86,11 +91,12 @@ function build() {
 function table(rows) {
   const s = (v) => (v === null ? 'capped' : `${(v / 1000).toFixed(2)} s`);
   const lines = [
-    '| protocol | N | all know all | one key reaches all | stopped node failed everywhere | false failures | bytes/node/s (steady) | wall |',
-    '|---|---|---|---|---|---|---|---|',
+    '| protocol | N | all know all | one key reaches all | stopped node failed everywhere | false failures | news drained | bytes/node/s (quiet) | simulated | wall |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.protocol} | ${r.n} | ${s(r.join_ms)} | ${s(r.spread_ms)} | ${s(r.fail_ms)} | ${r.false_failures} | ${Math.round(r.bytes_per_node_s)} | ${r.wall_s} s |`);
+    const drained = r.drained_ms === undefined ? '' : s(r.drained_ms);
+    lines.push(`| ${r.protocol} | ${r.n} | ${s(r.join_ms)} | ${s(r.spread_ms)} | ${s(r.fail_ms)} | ${r.false_failures} | ${drained} | ${Math.round(r.bytes_per_node_s)} | ${Math.round(r.sim_ms / 1000)} s | ${r.wall_s} s |`);
   }
   return lines.join('\n');
 }
@@ -112,6 +118,15 @@ function publish(rows, date) {
 }
 
 function main() {
+  const render = process.argv.indexOf('--render');
+  if (render !== -1) {
+    const file = process.argv[render + 1];
+    if (!file) throw new Error('--render needs a file');
+    const rows = JSON.parse(fs.readFileSync(file, 'utf8'));
+    process.stdout.write(`${table(rows)}\n`);
+    publish(rows, fs.statSync(file).mtime.toISOString());
+    return;
+  }
   const choice = sections.readmeChoice(process.argv.slice(2), ['--json']);
   const opts = parseArgs(choice.argv);
   const bin = build();
