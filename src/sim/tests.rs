@@ -1026,6 +1026,9 @@ fn a_cluster_starting_at_once_drains_its_news_and_goes_quiet() {
     time_until(&mut sim, 30 * SECOND, formed).expect("formed");
     let drained = time_until(&mut sim, 60 * SECOND, |s| s.news_queued() == 0)
         .expect("every node sent its last news");
+    // each node goes through the three seeds once, one a round, an O(N)
+    // exchange each: the last of the join
+    sim.run_rounds(5);
     let before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
     sim.run_for(10 * SECOND);
     let per_node_s =

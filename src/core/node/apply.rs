@@ -102,12 +102,17 @@ impl Node {
         advanced.sort_unstable();
         advanced.dedup();
         // what the sender knows of peers' protocols (protocol 2), before the
-        // arrivals: a peer that probes needs no detector ring. Only with
-        // news of the peer: flags that come with stale state may be of a
-        // life before its restart.
+        // arrivals: a peer that probes needs no detector ring. Not when it
+        // comes with no news of the peer from a sender that holds an older
+        // life of it (flags of a life before its restart).
         for &(name, flags) in &resp.flags {
             if let Some(id) = self.lookup(name) {
-                if advanced.binary_search(&id).is_ok() {
+                let current = self.peer(id).map_or(0, |p| p.state.generation);
+                let older = resp
+                    .generations
+                    .iter()
+                    .any(|&(n, g)| same_name(n, name) && g < current);
+                if advanced.binary_search(&id).is_ok() || !older {
                     self.take_flags(id, flags);
                 }
             }
