@@ -215,17 +215,7 @@ function addonInfo() {
   }
 }
 
-// Busy and total jiffies of the whole machine (all cores), from /proc/stat.
-function systemCpu() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] || 0);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
-  } catch (e) {
-    return null;
-  }
-}
+const { systemCpu } = require('./machine-load');
 
 function bump(obj, key) { obj[key] = (obj[key] || 0) + 1; }
 

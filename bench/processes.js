@@ -135,42 +135,11 @@ function procRssKB(pid) {
   }
 }
 
-// Busy and total jiffies of the whole machine (all cores), from /proc/stat.
-function systemCpu() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] || 0);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
-  } catch (e) {
-    return null;
-  }
-}
+const { systemCpu, machinePct } = require('./machine-load');
 
-const machinePct = (a, b) => (a && b && b.total > a.total
-  ? round1(((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length * 100) : null);
-
-// % of one core used by the whole machine over `ms` (this process is idle meanwhile)
-async function machineBusy(ms) {
-  const a = systemCpu();
-  await sleep(ms);
-  return machinePct(a, systemCpu());
-}
-
-// Same approach as bench/run.js (not exported there): sample 3 s, wait while busy.
-async function waitQuiet() {
-  const t0 = Date.now();
-  let busy = await machineBusy(3000);
-  if (opt.waitQuiet <= 0 || busy === null) return { busyPct: busy, waitedS: 0, quiet: busy !== null && busy < opt.quietPct };
-  let said = false;
-  while (busy >= opt.quietPct && !interrupted && Date.now() - t0 < opt.waitQuiet * 1000) {
-    if (!said) { log(`other processes use ${busy}% of one core; waiting up to ${opt.waitQuiet} s for < ${opt.quietPct}%`); said = true; }
-    busy = await machineBusy(3000);
-  }
-  const quiet = busy < opt.quietPct;
-  if (said) log(`${quiet ? 'quiet' : 'still busy'} (${busy}%) after ${Math.round((Date.now() - t0) / 1000)} s`);
-  return { busyPct: busy, waitedS: Math.round((Date.now() - t0) / 1000), quiet };
-}
+const waitQuiet = () => require('./machine-load').waitQuiet({
+  waitS: opt.waitQuiet, quietPct: opt.quietPct, stop: () => interrupted, log,
+});
 
 // Polls `test` every `everyMs` until it is true or `capMs` passed.
 async function waitFor(test, capMs, everyMs, progress) {

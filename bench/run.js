@@ -154,38 +154,11 @@ function machine() {
 
 // ------------------------------------------------------------------ machine load
 
-function systemCpu() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] || 0);
-    return { busy: f.reduce((a, b) => a + b, 0) - idle, total: f.reduce((a, b) => a + b, 0) };
-  } catch (e) {
-    return null;
-  }
-}
+const load = require('./machine-load');
 
-// % of one core used by the whole machine over `ms` (this parent is idle meanwhile)
-async function machineBusy(ms) {
-  const a = systemCpu();
-  await new Promise((ok) => setTimeout(ok, ms));
-  const b = systemCpu();
-  if (!a || !b || b.total === a.total) return null;
-  return Math.round(((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length * 1000) / 10;
-}
-
-async function waitQuiet() {
-  const t0 = Date.now();
-  let busy = await machineBusy(3000);
-  if (opt.waitQuiet <= 0 || busy === null) return { busyPct: busy, waitedS: 0, quiet: busy !== null && busy < opt.quietPct };
-  let said = false;
-  while (busy >= opt.quietPct && !interrupted && Date.now() - t0 < opt.waitQuiet * 1000) {
-    if (!said) { console.error(`bench: other processes use ${busy}% of one core; waiting up to ${opt.waitQuiet} s for < ${opt.quietPct}%`); said = true; }
-    busy = await machineBusy(3000);
-  }
-  const quiet = busy < opt.quietPct;
-  if (said) console.error(`bench: ${quiet ? 'quiet' : 'still busy'} (${busy}%) after ${Math.round((Date.now() - t0) / 1000)} s`);
-  return { busyPct: busy, waitedS: Math.round((Date.now() - t0) / 1000), quiet };
-}
+const waitQuiet = () => load.waitQuiet({
+  waitS: opt.waitQuiet, quietPct: opt.quietPct, stop: () => interrupted, log: (m) => console.error(`bench: ${m}`),
+});
 
 // ------------------------------------------------------------------ running
 
