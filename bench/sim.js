@@ -95,7 +95,7 @@ function table(rows) {
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const drained = r.drained_ms === undefined ? '' : s(r.drained_ms);
+    const drained = r.drained_ms === undefined || r.protocol === 'heartbeats' ? '—' : s(r.drained_ms);
     lines.push(`| ${r.protocol} | ${r.n} | ${s(r.join_ms)} | ${s(r.spread_ms)} | ${s(r.fail_ms)} | ${r.false_failures} | ${drained} | ${Math.round(r.bytes_per_node_s)} | ${Math.round(r.sim_ms / 1000)} s | ${r.wall_s} s |`);
   }
   return lines.join('\n');

@@ -22,7 +22,8 @@ pub struct Outcome {
     /// `Failed` events about running, reachable nodes over the whole run.
     pub false_failures: u64,
     /// From the write until no node has news left to send (the join's and
-    /// the write's), when the quiet window may begin.
+    /// the write's), when the quiet window may begin (after the settling);
+    /// `None` with heartbeat rounds, or if capped.
     pub drained_ms: Option<Millis>,
     /// Bytes sent per node per second in the steady window.
     pub bytes_per_node_s: f64,
@@ -37,7 +38,7 @@ pub struct Plan {
     pub cap_ms: Millis,
     /// Time left, after the spread, for the join's and the write's last
     /// repairs to end before the quiet window; longer while news is still
-    /// being sent (up to `cap_ms`).
+    /// being sent (up to `cap_ms` from the write).
     pub settle_ms: Millis,
     /// The quiet window, after the settling, over which bytes are counted.
     pub steady_ms: Millis,
@@ -72,12 +73,18 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
             s.value_everywhere(writer, "spread")
         })
         .map(|t| t - wrote);
-    sim.run_for(plan.settle_ms);
-    let drained_ms = sim
-        .run_until_cond(wrote + plan.cap_ms, 1000.min(poll * 20), |s| {
-            s.news_queued() == 0
-        })
-        .map(|t| t - wrote);
+    let settled = sim.now() + plan.settle_ms;
+    // between nodes that probe; with heartbeat rounds nothing is queued
+    // for long, and every round is news
+    let drained_ms = if sim.cfg.config.probes {
+        sim.run_until_cond(wrote + plan.cap_ms, 4 * poll, |s| s.news_queued() == 0)
+            .map(|t| t - wrote)
+    } else {
+        None
+    };
+    if sim.now() < settled {
+        sim.run_until(settled);
+    }
     let from = sim.now();
     let sent_before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
     sim.run_for(plan.steady_ms);
