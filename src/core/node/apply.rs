@@ -105,15 +105,28 @@ impl Node {
         // arrivals: a peer that probes needs no detector ring. Not when it
         // comes with no news of the peer from a sender that holds an older
         // life of it (flags of a life before its restart).
+        // (the generations are looked up by name, once per response: a
+        // repair carries thousands of both)
+        let mut generation_of: Option<FxHashMap<&str, u64>> = None;
         for &(name, flags) in &resp.flags {
             if let Some(id) = self.lookup(name) {
-                let current = self.peer(id).map_or(0, |p| p.state.generation);
-                let older = resp
-                    .generations
-                    .iter()
-                    .any(|&(n, g)| same_name(n, name) && g < current);
-                if advanced.binary_search(&id).is_ok() || !older {
+                if advanced.binary_search(&id).is_ok() {
                     self.take_flags(id, flags);
+                } else {
+                    let sent = generation_of
+                        .get_or_insert_with(|| {
+                            let mut of = FxHashMap::default();
+                            for &(n, g) in &resp.generations {
+                                // a name listed twice: its oldest counts
+                                of.entry(n)
+                                    .and_modify(|o: &mut u64| *o = (*o).min(g))
+                                    .or_insert(g);
+                            }
+                            of
+                        })
+                        .get(name)
+                        .copied();
+                    self.take_flags_of_life(id, flags, sent);
                 }
             }
         }

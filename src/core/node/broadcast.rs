@@ -319,9 +319,10 @@ impl Node {
         // what was sent, for the next bucket once the datagram is full (so
         // that one datagram never carries a piece twice)
         let mut sent: Vec<(usize, Queued)> = Vec::new();
-        'fill: for b in 0..self.bcast.by_sends.len().min(limit) {
+        for b in 0..self.bcast.by_sends.len().min(limit) {
             // news too large to go alone, kept at the front in its order
             let mut skipped: Vec<Queued> = Vec::new();
+            let mut full = false;
             while let Some(q) = self.bcast.pop_front(b) {
                 // stale news (replaced, or its peer gone), and news that came
                 // back often enough, leave the queue
@@ -338,10 +339,8 @@ impl Node {
                     out.truncate(mark);
                     if used > 0 {
                         self.bcast.push_front(b, q);
-                        for q in skipped.into_iter().rev() {
-                            self.bcast.push_front(b, q);
-                        }
-                        break 'fill;
+                        full = true;
+                        break;
                     }
                     skipped.push(q);
                     continue;
@@ -350,14 +349,15 @@ impl Node {
                 count += 1;
                 sent.push((b, q));
                 if count as usize >= 255 {
-                    for q in skipped.into_iter().rev() {
-                        self.bcast.push_front(b, q);
-                    }
-                    break 'fill;
+                    full = true;
+                    break;
                 }
             }
             for q in skipped.into_iter().rev() {
                 self.bcast.push_front(b, q);
+            }
+            if full {
+                break;
             }
         }
         // each piece sent goes one bucket up, in the order it was queued: a

@@ -143,14 +143,11 @@ impl Node {
         }
         let restarted = p.state.generation != 0;
         p.state.generation = generation;
-        if restarted && p.proto == PROTO_PROBES {
+        if restarted {
             // a new life may speak another protocol (restarted with
             // `probes: false`, or rolled back): learnt again from what it
             // sends, judged by heartbeats meanwhile
-            p.proto = PROTO_UNKNOWN;
-            p.detector.forget_samples();
-            self.not_probed += 1;
-            self.swim.suspects.remove(&id);
+            self.stops_probing(id, PROTO_UNKNOWN);
         }
         let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
             return Vec::new();

@@ -246,10 +246,8 @@ impl Node {
             return;
         }
         if let Some(&f) = req.flags.get(i) {
-            // of the life we know or a newer one, not an older one
-            let current = self.peer(id).map_or(0, |p| p.state.generation);
-            if req.digest.get(i).is_some_and(|d| d.generation >= current) {
-                self.take_flags(id, f);
+            if let Some(d) = req.digest.get(i) {
+                self.take_flags_of_life(id, f, Some(d.generation));
             }
         } else if i == 0 && req.ext.is_v1() && !req.ext.probes() {
             // the requester itself

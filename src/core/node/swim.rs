@@ -678,17 +678,41 @@ impl Node {
         };
         match p.proto {
             PROTO_PROBES => {
-                p.proto = PROTO_LEGACY;
-                // judged afresh from now: the silence of its restart and
-                // the probes era are not samples
-                p.detector.forget_samples();
-                p.detector.restart_at(Some(now));
-                self.not_probed += 1;
-                self.swim.suspects.remove(&id);
+                self.stops_probing(id, PROTO_LEGACY);
+                // judged from now: the silence of its restart is no sample
+                if let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) {
+                    p.detector.restart_at(Some(now));
+                }
                 self.legacy = true;
             }
             PROTO_UNKNOWN => p.proto = PROTO_LEGACY,
             _ => {}
+        }
+    }
+
+    /// `id`, which probed, is now of protocol `proto` (legacy, or unknown
+    /// until it says): judged by heartbeats, with no samples of the probes
+    /// era, and no longer suspected by probes.
+    pub(super) fn stops_probing(&mut self, id: PeerId, proto: u8) {
+        let Some(p) = self.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if p.proto != PROTO_PROBES {
+            return;
+        }
+        p.proto = proto;
+        p.detector.forget_samples();
+        self.not_probed += 1;
+        self.swim.suspects.remove(&id);
+    }
+
+    /// Takes the flags another node sent about `id`, unless it sent them
+    /// with a generation of `id` older than the one we hold: flags of a
+    /// life before its restart, which may have spoken another protocol.
+    pub(super) fn take_flags_of_life(&mut self, id: PeerId, flags: u64, generation: Option<u64>) {
+        let current = self.peer(id).map_or(0, |p| p.state.generation);
+        if generation.is_none_or(|g| g >= current) {
+            self.take_flags(id, flags);
         }
     }
 
@@ -836,12 +860,7 @@ impl Node {
                         None => self.register(peer, version, now),
                     };
                     let Some(id) = id else { continue };
-                    if self
-                        .peer(id)
-                        .is_some_and(|p| generation >= p.state.generation)
-                    {
-                        self.take_flags(id, f);
-                    }
+                    self.take_flags_of_life(id, f, Some(generation));
                     if generation != 0 && generation <= version {
                         self.observe_generation(id, generation, now);
                     }
