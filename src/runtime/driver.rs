@@ -31,7 +31,12 @@ impl Shared {
         for t in transmits {
             self.carry_out(t);
         }
-        if deadline < self.armed.load(Ordering::Acquire) {
+        // earlier: the timer must wake sooner. Later too (an ack came, and
+        // its timeout is moot): re-armed now, while this thread is awake,
+        // rather than woken from its sleep for nothing. `AWAKE` while the
+        // timer task runs the core itself and reads the deadline after.
+        let armed = self.armed.load(Ordering::Acquire);
+        if armed != AWAKE && deadline != armed {
             self.timer.notify_one();
         }
         r
@@ -74,6 +79,9 @@ impl Shared {
     }
 }
 
+/// `Shared::armed` while the timer task is awake.
+const AWAKE: u64 = 0;
+
 /// Wakes the core when it asked to be woken, until the task is aborted.
 pub(super) async fn timer_loop(shared: Arc<Shared>) {
     loop {
@@ -86,6 +94,7 @@ pub(super) async fn timer_loop(shared: Arc<Shared>) {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(instant_at(at)) => {
+                        shared.armed.store(AWAKE, Ordering::Release);
                         shared.with_core(|core, now| core.handle_timeout(now));
                     }
                     _ = shared.timer.notified() => {}
