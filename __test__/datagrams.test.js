@@ -17,9 +17,9 @@ const QUIET = { gossipIntervalMs: 3600000, address: '127.0.0.1' };
 const PING = 0;
 const ACK = 1;
 
-/** [kind, from, cluster, seq, summary, about, items], as src/wire/datagram.rs */
+/** [kind, from, cluster, seq, summary, members, about, items], as src/wire/datagram.rs */
 function datagram(kind, from, cluster, seq, about, items = []) {
-  return Buffer.from(encode([kind, from, cluster, seq, 0, about, items]));
+  return Buffer.from(encode([kind, from, cluster, seq, 0, 0, about, items]));
 }
 
 /** A UDP socket on `port` that records what it receives. */
@@ -48,7 +48,7 @@ test('a well-formed PING is answered with an ACK that names the node', { timeout
   const me = `127.0.0.1:${port}`;
   await c.send(datagram(PING, me, 'blue', 7, g.peer_name), g.port);
   await waitFor(() => c.got.length > 0, 5000, { message: 'an ACK' });
-  const [kind, from, cluster, seq, , about] = decode(c.got[0]);
+  const [kind, from, cluster, seq, , , about] = decode(c.got[0]);
   assert.deepEqual([kind, from, cluster, seq, about], [ACK, g.peer_name, 'blue', 7, g.peer_name]);
   assert.ok(g.stats().datagramsIn >= 1 && g.stats().datagramsOut >= 1);
 });

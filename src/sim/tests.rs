@@ -903,6 +903,7 @@ fn kept_summaries_match_recomputed_ones() {
     for i in sim.up() {
         let node = sim.node(i);
         assert_eq!(node.summary(), node.summary_recomputed(), "node {i}");
+        assert_eq!(node.members_hash(), node.members_recomputed(), "node {i}");
     }
 }
 

@@ -4,12 +4,13 @@
 //! small enough for one UDP datagram:
 //!
 //! ```text
-//! [kind, from, cluster, seq, summary, about, items]
+//! [kind, from, cluster, seq, summary, members, about, items]
 //!   kind     0 PING, 1 ACK, 2 PING_REQ (probe `about` for me), 3 GOSSIP
 //!   from     the sender's peer name
 //!   cluster  its cluster name, or nil
 //!   seq      the probe's number (0 in GOSSIP)
 //!   summary  a hash of everything the sender holds (see core's summary)
+//!   members  a hash of the peers it holds, without their versions
 //!   about    PING: the peer probed; ACK: the peer that answers;
 //!            PING_REQ: the peer to probe; GOSSIP: nil
 //!   items    what the sender disseminates:
@@ -85,6 +86,7 @@ pub struct Datagram<'a> {
     pub cluster: Option<&'a str>,
     pub seq: u64,
     pub summary: u64,
+    pub members: u64,
     pub about: Option<&'a str>,
     pub items: Vec<Item<'a>>,
 }
@@ -105,10 +107,10 @@ fn opt_str<'a>(r: &mut Reader<'a>, name: &'static str) -> Result<Option<&'a str>
 }
 
 /// A hash: any 64-bit unsigned integer (not bounded like a version).
-fn hash(r: &mut Reader) -> Result<u64, DecodeError> {
+fn hash(r: &mut Reader, name: &'static str) -> Result<u64, DecodeError> {
     match r.number()? {
         super::read::Number::Uint(v) => Ok(v),
-        _ => Err(DecodeError::Field("summary")),
+        _ => Err(DecodeError::Field(name)),
     }
 }
 
@@ -118,7 +120,7 @@ pub fn decode(buf: &[u8]) -> Result<Datagram<'_>, DecodeError> {
         return Err(DecodeError::Malformed);
     }
     let mut r = Reader::new(buf);
-    if r.array_len()? != 7 {
+    if r.array_len()? != 8 {
         return Err(DecodeError::Malformed);
     }
     let kind = match r.version().map_err(|e| field(e, "kind"))? {
@@ -131,7 +133,8 @@ pub fn decode(buf: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     let from = r.str().map_err(|e| field(e, "from"))?;
     let cluster = opt_str(&mut r, "cluster")?;
     let seq = r.version().map_err(|e| field(e, "seq"))?;
-    let summary = hash(&mut r)?;
+    let summary = hash(&mut r, "summary")?;
+    let members = hash(&mut r, "members")?;
     let about = opt_str(&mut r, "about")?;
     let n = r.array_len().map_err(|e| field(e, "items"))?;
     if n > MAX_ITEMS {
@@ -150,6 +153,7 @@ pub fn decode(buf: &[u8]) -> Result<Datagram<'_>, DecodeError> {
         cluster,
         seq,
         summary,
+        members,
         about,
         items,
     })
@@ -211,7 +215,7 @@ fn read_item<'a>(r: &mut Reader<'a>) -> Result<Item<'a>, DecodeError> {
 /// Bytes the header of a datagram takes (everything but its items), an
 /// upper bound.
 pub fn header_size(from: &str, cluster: Option<&str>, about: Option<&str>) -> usize {
-    1 + 1 + str_size(from) + cluster.map_or(1, str_size) + 9 + 9 + about.map_or(1, str_size) + 5
+    1 + 1 + str_size(from) + cluster.map_or(1, str_size) + 9 + 9 + 9 + about.map_or(1, str_size) + 5
 }
 
 /// Bytes `item` takes in a datagram (as `write_item` writes it).
@@ -229,11 +233,11 @@ pub fn encode_parts(
     from: &str,
     cluster: Option<&str>,
     seq: u64,
-    summary: u64,
+    (summary, members): (u64, u64),
     about: Option<&str>,
     items: &[u8],
 ) {
-    write_array_len(out, 7);
+    write_array_len(out, 8);
     write_uint(out, kind as u64);
     write_str(out, from);
     match cluster {
@@ -242,6 +246,7 @@ pub fn encode_parts(
     }
     write_uint(out, seq);
     write_uint(out, summary);
+    write_uint(out, members);
     match about {
         Some(a) => write_str(out, a),
         None => write_nil(out),
@@ -250,7 +255,7 @@ pub fn encode_parts(
 }
 
 pub fn encode(out: &mut Vec<u8>, d: &Datagram) {
-    write_array_len(out, 7);
+    write_array_len(out, 8);
     write_uint(out, d.kind as u64);
     write_str(out, d.from);
     match d.cluster {
@@ -259,6 +264,7 @@ pub fn encode(out: &mut Vec<u8>, d: &Datagram) {
     }
     write_uint(out, d.seq);
     write_uint(out, d.summary);
+    write_uint(out, d.members);
     match d.about {
         Some(a) => write_str(out, a),
         None => write_nil(out),
@@ -381,6 +387,7 @@ mod tests {
                 cluster: Some("blue"),
                 seq: 42,
                 summary: u64::MAX - 3,
+                members: 1 << 63,
                 about: (kind != DatagramKind::Gossip).then_some("10.0.0.1:9000"),
                 items: items.clone(),
             };
@@ -401,6 +408,7 @@ mod tests {
             cluster: None,
             seq: 1,
             summary: 2,
+            members: 5,
             about: Some("b:2"),
             items: vec![Item::Dead {
                 peer: "c:3",

@@ -146,9 +146,14 @@ pub struct Node {
     seeds: Vec<seeds::Seed>,
     /// The hash of all we hold (see `summary.rs`), per slot and in all.
     summary: u64,
-    summary_parts: Vec<u64>,
+    /// By slot, the peer's parts of the summary and the membership hash.
+    summary_parts: Vec<(u64, u64)>,
     /// When it last changed (the round clock).
     summary_changed_at: Millis,
+    /// The hash of the membership alone (see `summary.rs`).
+    members: u64,
+    /// When that last changed (the round clock).
+    members_changed_at: Millis,
     /// Peers (ourselves aside) not known to speak probes.
     not_probed: usize,
     /// Peers that do not probe are live here: every node beats and gossips
@@ -210,8 +215,10 @@ impl Node {
             warned: FxHashMap::default(),
             seeds: Vec::new(),
             summary: 0,
-            summary_parts: vec![0],
+            summary_parts: vec![(0, 0)],
             summary_changed_at: 0,
+            members: 0,
+            members_changed_at: 0,
             not_probed: 0,
             legacy: false,
             last_real: 0,
@@ -346,7 +353,7 @@ impl Node {
         self.start_timers(real);
         // with pushes on, the first contact goes out at once, not at the
         // first round
-        if self.config.push_on_change && self.live_peers() == 0 {
+        if self.config.push_on_change && !self.any_live_peer() {
             if let Some(addr) = self.try_seed() {
                 self.open_exchange(addr, false);
             }

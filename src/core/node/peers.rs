@@ -188,7 +188,7 @@ impl Node {
             None => {
                 self.peers.push(Some(peer));
                 self.digest_info.push(info);
-                self.summary_parts.push(0);
+                self.summary_parts.push((0, 0));
                 (self.peers.len() - 1) as PeerId
             }
         };

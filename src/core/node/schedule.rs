@@ -239,7 +239,7 @@ impl Node {
         self.knock_on_the_dead();
         // probes judge the peers; rounds only reach out when alone, or to
         // seeds not heard from yet
-        if self.live_peers() == 0 {
+        if !self.any_live_peer() {
             return self.try_seed().into_iter().collect();
         }
         self.try_unanswered_seed().into_iter().collect()

@@ -27,7 +27,7 @@
 
 use super::broadcast::{proto_flags, News, Queued};
 use super::*;
-use crate::wire::datagram::{self, DatagramKind, Item, MAX_DATAGRAM_BYTES};
+use crate::wire::datagram::{self, Datagram, DatagramKind, Item, MAX_DATAGRAM_BYTES};
 
 /// Peers asked to probe a peer that did not answer.
 pub const INDIRECT_PROBES: usize = 3;
@@ -59,6 +59,13 @@ const LATE_MIN_MS: Millis = 100;
 /// Round trips longer than this are taken for this (a probe period of
 /// at most 20 s).
 const MAX_RTT_MS: Millis = 5_000;
+
+/// The round-trip estimate halves every this long without a longer
+/// sample. By time, not by sample: a long round trip stretches the probe
+/// period, which spaces the samples out, so a decay per sample would keep
+/// a node probing slowly long after a spike (acks that waited behind a
+/// loaded process, as a large cluster forms on one machine).
+const RTT_HALF_LIFE_MS: Millis = 2_000;
 
 /// Pulls of large updates waiting for a free slot, at most.
 const MAX_PULLS: usize = 64;
@@ -93,9 +100,11 @@ pub(super) struct Swim {
     pulls: Vec<(Arc<str>, PeerId)>,
     /// Until then this node runs late and judges nobody.
     lagging_until: Millis,
-    /// The round trip of a probe and its ack, as a maximum that decays:
-    /// probes wait for acks in proportion to it.
+    /// The round trip of a probe and its ack, as a maximum that decays
+    /// with time (see `rtt`): probes wait for acks in proportion to it.
     rtt: Millis,
+    /// When `rtt` was last measured.
+    rtt_at: Millis,
     /// The last probes sent, (seq, when, to whom): an ack that comes after
     /// its probe's period still measures the round trip.
     sent: Vec<(u64, Millis, PeerId)>,
@@ -147,8 +156,16 @@ impl Node {
     /// a probe, its ack timeout and an indirect probe's two hops must fit.
     fn probe_period(&self) -> Millis {
         (self.config.gossip_interval_ms / 2)
-            .max(4 * self.swim.rtt)
+            .max(4 * self.rtt())
             .max(10)
+    }
+
+    /// The round trip probes allow for now: the longest measured lately,
+    /// decayed by its age.
+    fn rtt(&self) -> Millis {
+        let age = self.last_real.saturating_sub(self.swim.rtt_at);
+        let decay = 0.5f64.powf(age as f64 / RTT_HALF_LIFE_MS as f64);
+        (self.swim.rtt as f64 * decay) as Millis
     }
 
     /// An ack to our probe `seq` arrived at `now` from `from`: the round
@@ -165,8 +182,8 @@ impl Node {
             .find(|&&(s, _, to)| s == seq && Some(to) == from);
         if let Some(&(_, at, _)) = probe {
             let sample = now.saturating_sub(at);
-            let decayed = self.swim.rtt - self.swim.rtt / 16;
-            self.swim.rtt = sample.max(decayed).min(MAX_RTT_MS);
+            self.swim.rtt = sample.max(self.rtt()).min(MAX_RTT_MS);
+            self.swim.rtt_at = now;
         }
     }
 
@@ -174,7 +191,7 @@ impl Node {
     fn ack_timeout(&self) -> Millis {
         let p = self.probe_period();
         (p * 2 / 5 * Millis::from(1 + self.swim.health))
-            .max(2 * self.swim.rtt)
+            .max(2 * self.rtt())
             .min(p * 4 / 5)
     }
 
@@ -608,32 +625,26 @@ impl Node {
     }
 
     /// A peer held failed may be alive on the other side of a partition
-    /// that healed: with probability dead / (live + 1) a round, one of them
-    /// is told it was convicted, which it refutes if it hears.
+    /// that healed: each round, a peer slot drawn at random is told it was
+    /// convicted if it holds one, which it refutes if it hears. That is a
+    /// knock with probability dead / known a round, as node-gossip's
+    /// dead / (live + 1) for its gossip to the dead, without a scan of the
+    /// whole table every round.
     pub(super) fn knock_on_the_dead(&mut self) {
-        let mut dead = Vec::new();
-        let mut live = 0usize;
-        for (id, p) in self.peers() {
-            if id == self.me || p.proto != PROTO_PROBES || p.left {
-                continue;
-            }
-            if p.alive {
-                live += 1;
-            } else {
-                dead.push((id, p.state.max_version));
-            }
+        if self.peers.is_empty() {
+            return;
         }
-        if dead.is_empty() || self.rng.f64() >= dead.len() as f64 / (live as f64 + 1.0) {
+        let id = self.rng.usize(..self.peers.len()) as PeerId;
+        let Some(p) = self.peer(id) else { return };
+        if id == self.me || p.proto != PROTO_PROBES || p.left || p.alive {
             return;
         }
         // told to it alone: where it lives on at that version, the others
         // must not take the conviction up
-        let (id, version) = dead[self.rng.usize(..dead.len())];
-        if let Some(name) = self.peer(id).map(|p| p.name.clone()) {
-            let me = self.me;
-            let first = Queued::liveness(News::Dead, id, version, me);
-            self.send_datagram_with(name, DatagramKind::Gossip, 0, None, Some(first));
-        }
+        let (name, version) = (p.name.clone(), p.state.max_version);
+        let me = self.me;
+        let first = Queued::liveness(News::Dead, id, version, me);
+        self.send_datagram_with(name, DatagramKind::Gossip, 0, None, Some(first));
     }
 
     /// Marks `id` as speaking probes (it sent us a datagram, or a peer
@@ -770,7 +781,13 @@ impl Node {
         match d.kind {
             DatagramKind::Ping => {
                 if d.about.is_some_and(|a| same_name(a, &me_name)) {
-                    self.send_datagram(sender_name, DatagramKind::Ack, d.seq, Some(me_name));
+                    self.send_datagram(
+                        sender_name.clone(),
+                        DatagramKind::Ack,
+                        d.seq,
+                        Some(me_name),
+                    );
+                    self.compare_summaries(&d, sender_name, now, judged);
                 }
             }
             DatagramKind::Ack => {
@@ -790,9 +807,7 @@ impl Node {
                     // an ack to an earlier probe, come too late
                     self.measure_rtt(d.seq, sender, now);
                 }
-                if d.summary != self.summary {
-                    self.maybe_repair(sender_name, now, judged);
-                }
+                self.compare_summaries(&d, sender_name, now, judged);
             }
             DatagramKind::PingReq => {
                 if let Some(target) = d.about.filter(|a| !same_name(a, &me_name)) {
@@ -1007,13 +1022,30 @@ impl Node {
         }
     }
 
+    /// A probe or its ack brought its sender's summaries: a repair if they
+    /// differ from ours. Both ends compare, so that how often a node
+    /// notices a difference does not hang on its own probes alone, which
+    /// slow down where round trips are long (a machine loaded by a large
+    /// cluster forming).
+    fn compare_summaries(&mut self, d: &Datagram, sender: Arc<str>, now: Millis, judged: Millis) {
+        if d.summary != self.summary {
+            let members_differ = d.members != self.members;
+            self.maybe_repair(sender, now, judged, members_differ);
+        }
+    }
+
     /// A summary that differs from ours: a repair exchange with its sender,
     /// at most one at a time, paced. While the summary changes (news in
     /// flight) the difference is likely on its way already, so a busy node
     /// repairs only every `BUSY_REPAIR_ROUNDS`; a quiet one after two
     /// rounds; one that joined lately every round, since news that spread
-    /// before it arrived will not come again.
-    fn maybe_repair(&mut self, with: Arc<str>, now: Millis, judged: Millis) {
+    /// before it arrived will not come again. A membership that differs
+    /// (`members_differ`) while ours has settled is a peer that one of us
+    /// missed, which no news in flight brings (it was news once, and
+    /// stopped): that is repaired after two rounds however busy the
+    /// versions are. While a large cluster forms, every node's membership
+    /// changes all the time, and only the settled ones repair.
+    fn maybe_repair(&mut self, with: Arc<str>, now: Millis, judged: Millis, members_differ: bool) {
         if self.legacy || self.swim.running.is_some() {
             return;
         }
@@ -1025,7 +1057,9 @@ impl Node {
         // otherwise move every node's full digest every round)
         let joining = since(self.swim.started_at) < JOINING_ROUNDS * interval
             && self.swim.joining_repairs < JOINING_REPAIRS;
-        let quiet = judged >= self.summary_changed_at + 2 * self.probe_period();
+        let settled = |changed_at: Millis| judged >= changed_at + 2 * self.probe_period();
+        let quiet = settled(self.summary_changed_at)
+            || (members_differ && settled(self.members_changed_at));
         let due = if joining {
             since_repair >= interval
         } else if quiet {
@@ -1132,7 +1166,7 @@ impl Node {
             &from,
             cluster.as_deref(),
             seq,
-            self.summary,
+            (self.summary, self.members),
             about.as_deref(),
             &items,
         );
@@ -1164,3 +1198,7 @@ impl Node {
         self.peer(id).map_or(0, proto_flags)
     }
 }
+
+#[cfg(test)]
+#[path = "../swim_tests.rs"]
+mod tests;

@@ -1,0 +1,160 @@
+//! Unit tests of the probes' side of a node, datagrams crafted by hand: what
+//! a node does with the summaries a probe brings.
+
+use super::*;
+use crate::wire::datagram::encode;
+
+const A: &str = "127.0.0.1:9001";
+const B: &str = "127.0.0.1:9002";
+
+fn probing(name: &str, now: Millis) -> Node {
+    let mut n = Node::new(Config::default(), 1, 7);
+    n.start(name, &[], now);
+    n.take_events();
+    n
+}
+
+/// A datagram from `from` to `to` carrying the sender's hashes.
+fn datagram(kind: DatagramKind, seq: u64, from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (summary, members) = hashes;
+    encode(
+        &mut out,
+        &Datagram {
+            kind,
+            from,
+            cluster: None,
+            seq,
+            summary,
+            members,
+            about: Some(to),
+            items: Vec::new(),
+        },
+    );
+    out
+}
+
+fn ping(from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
+    datagram(DatagramKind::Ping, 1, from, to, hashes)
+}
+
+/// Carries out what the node sent at `now`: `B` acks its probes at once,
+/// with the node's own hashes (nothing to repair); returns the exchanges
+/// it opened.
+fn answer(n: &mut Node, now: Millis) -> Vec<ExchangeId> {
+    let mut ids = Vec::new();
+    while let Some(t) = n.poll_transmit() {
+        match t {
+            Transmit::Connect { exchange, .. } => ids.push(exchange),
+            Transmit::Datagram { to, bytes } if &*to == B => {
+                let d = datagram::decode(&bytes).expect("decodes");
+                if d.kind == DatagramKind::Ping {
+                    let hashes = (n.summary(), n.members_hash());
+                    let ack = datagram(DatagramKind::Ack, d.seq, B, B, hashes);
+                    n.handle_datagram(B, &ack, now).unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// Runs the node's timers from `from` to `to`, as its driver would.
+fn run(n: &mut Node, from: Millis, to: Millis) {
+    let mut now = from;
+    while now < to {
+        now = n.poll_timeout().map_or(to, |t| t.clamp(now, to));
+        n.handle_timeout(now);
+        answer(n, now);
+        now += 1;
+    }
+}
+
+/// A node whose own writes keep its summary changing repairs only at the
+/// busy pace when summaries differ (the difference is likely news on its
+/// way), but at once when the memberships differ and its own has settled:
+/// a peer one of the two missed comes with no news.
+#[test]
+fn a_busy_node_repairs_a_differing_membership_at_once() {
+    let start = 1_000;
+    let mut a = probing(A, start);
+    // past its joining rounds; the first difference repairs at once
+    let t = start + (JOINING_ROUNDS + 1) * 1000;
+    run(&mut a, start, t);
+    a.handle_datagram(B, &ping(B, A, (1, 2)), t).unwrap();
+    let first = answer(&mut a, t);
+    assert_eq!(first.len(), 1, "a first repair");
+    a.handle_exchange_failure(first[0], Failure::Connect, t);
+    // three seconds of writes: the summary is busy, the membership settled
+    let mut now = t;
+    for i in 0..15u8 {
+        run(&mut a, now, now + 200);
+        now += 200;
+        a.set_local("k", Arc::from(vec![i]), now).unwrap();
+        answer(&mut a, now);
+    }
+    let (summary, members) = (a.summary(), a.members_hash());
+    // the same membership, other versions: busy, so not yet
+    a.handle_datagram(B, &ping(B, A, (summary ^ 1, members)), now)
+        .unwrap();
+    assert!(
+        answer(&mut a, now).is_empty(),
+        "versions alone wait for the busy pace"
+    );
+    // another membership: at once
+    a.handle_datagram(B, &ping(B, A, (summary ^ 1, members ^ 1)), now)
+        .unwrap();
+    assert_eq!(
+        answer(&mut a, now).len(),
+        1,
+        "a membership difference is repaired"
+    );
+    assert_eq!(a.stats().repairs, 2);
+}
+
+/// One ack that came late (a loaded process, say) stretches the probe
+/// period, and the stretch fades with time: a few seconds later the node
+/// probes at its usual pace again, although the stretched periods brought
+/// few samples meanwhile.
+#[test]
+fn a_late_ack_stretches_the_probes_for_seconds_only() {
+    let start = 1_000;
+    let mut a = probing(A, start);
+    a.handle_datagram(B, &ping(B, A, (a.summary(), a.members_hash())), start)
+        .unwrap();
+    answer(&mut a, start);
+    let usual = a.probe_period();
+    // the next probe of B goes unanswered for 900 ms, then its ack comes
+    let mut now = start;
+    let seq = loop {
+        now = a.poll_timeout().expect("timers").max(now);
+        a.handle_timeout(now);
+        let sent = std::iter::from_fn(|| a.poll_transmit()).find_map(|t| match t {
+            Transmit::Datagram { bytes, .. } => datagram::decode(&bytes)
+                .ok()
+                .filter(|d| d.kind == DatagramKind::Ping)
+                .map(|d| d.seq),
+            _ => None,
+        });
+        if let Some(seq) = sent {
+            break seq;
+        }
+    };
+    let late = now + 900;
+    let ack = datagram(
+        DatagramKind::Ack,
+        seq,
+        B,
+        B,
+        (a.summary(), a.members_hash()),
+    );
+    a.handle_datagram(B, &ack, late).unwrap();
+    assert!(
+        a.probe_period() >= 3 * usual,
+        "stretched: {}",
+        a.probe_period()
+    );
+    run(&mut a, late, late + 10_000);
+    assert_eq!(a.probe_period(), usual, "back to the usual pace");
+}
