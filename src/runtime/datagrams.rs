@@ -25,8 +25,10 @@ pub(super) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
         };
         let from = from.to_string();
         let sealing = shared.sealing();
-        let plain = match &sealing {
-            None => buf[..n].to_vec(),
+        let plain: std::borrow::Cow<[u8]> = match &sealing {
+            // read in place: most datagrams are probes and acks, and this
+            // loop runs for each of them
+            None => std::borrow::Cow::Borrowed(&buf[..n]),
             Some(s) => {
                 let opened = (n > LENGTH_BYTES
                     && seal::body_len(buf[..LENGTH_BYTES].try_into().expect("4 bytes"))
@@ -34,7 +36,7 @@ pub(super) async fn receive_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
                     .then(|| s.keyring.open(&buf[LENGTH_BYTES..n], &s.associated))
                     .flatten();
                 match opened {
-                    Some(p) => p,
+                    Some(p) => std::borrow::Cow::Owned(p),
                     None => {
                         shared.with_core(|core, _| core.refused(Refusal::Unauthenticated));
                         continue;
