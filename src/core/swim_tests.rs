@@ -15,7 +15,7 @@ fn probing(name: &str, now: Millis) -> Node {
 }
 
 /// A datagram from `from` to `to` carrying the sender's hashes.
-fn datagram(kind: DatagramKind, seq: u64, from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
+fn crafted(kind: DatagramKind, seq: u64, from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
     let mut out = Vec::new();
     let (summary, members) = hashes;
     encode(
@@ -35,7 +35,7 @@ fn datagram(kind: DatagramKind, seq: u64, from: &str, to: &str, hashes: (u64, u6
 }
 
 fn ping(from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
-    datagram(DatagramKind::Ping, 1, from, to, hashes)
+    crafted(DatagramKind::Ping, 1, from, to, hashes)
 }
 
 /// Carries out what the node sent at `now`: `B` acks its probes at once,
@@ -50,7 +50,7 @@ fn answer(n: &mut Node, now: Millis) -> Vec<ExchangeId> {
                 let d = datagram::decode(&bytes).expect("decodes");
                 if d.kind == DatagramKind::Ping {
                     let hashes = (n.summary(), n.members_hash());
-                    let ack = datagram(DatagramKind::Ack, d.seq, B, B, hashes);
+                    let ack = crafted(DatagramKind::Ack, d.seq, B, B, hashes);
                     n.handle_datagram(B, &ack, now).unwrap();
                 }
             }
@@ -142,7 +142,7 @@ fn a_late_ack_stretches_the_probes_for_seconds_only() {
         }
     };
     let late = now + 900;
-    let ack = datagram(
+    let ack = crafted(
         DatagramKind::Ack,
         seq,
         B,

@@ -1,7 +1,7 @@
 //! After every input to the core, the driver carries out what the core
 //! produced, and nothing else: its events go to the sink (in the order they
 //! happened), its connections are opened, and its timer is re-armed when
-//! the core's next deadline moved earlier.
+//! the core's next deadline moved (earlier, or later: see `with_core`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

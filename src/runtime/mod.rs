@@ -117,9 +117,10 @@ pub(crate) struct Shared {
     connect_timeout: Duration,
     max_connections: usize,
     sealing: parking_lot::RwLock<Option<Sealing>>,
-    /// Wakes the timer task when the core's next deadline moved earlier.
+    /// Wakes the timer task when the core's next deadline moved.
     timer: tokio::sync::Notify,
-    /// The deadline the timer task sleeps until (`u64::MAX`: none).
+    /// The deadline the timer task sleeps until (`u64::MAX`: none; 0 while
+    /// it runs the core itself, and reads the deadline after).
     armed: AtomicU64,
     /// The connections' tasks while the node runs.
     connections: Mutex<Option<tokio::task::JoinSet<()>>>,

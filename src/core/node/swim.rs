@@ -18,8 +18,9 @@
 //!   before it suspects anybody, and falls back as probes succeed.
 //! - The cost is one probe and one ack per node and period, whatever the
 //!   cluster's size; news rides on them. Probe and ack also carry the
-//!   senders' summaries (`summary.rs`): when they differ in a quiet
-//!   cluster, a repair exchange moves what is missing.
+//!   senders' summaries and membership hashes (`summary.rs`): when they
+//!   differ, a repair exchange moves what is missing, paced so that news
+//!   already on its way is not sent twice (`maybe_repair`).
 //!
 //! Peers that do not speak probes (node-gossip, older gossipers) are judged
 //! by their heartbeats as before (`liveness.rs`), and are gossiped with on
