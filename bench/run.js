@@ -146,7 +146,7 @@ function machine() {
     git: sh('git', ['rev-parse', '--short', 'HEAD']),
     gitDirty: status === null ? null : status.length > 0,
     addon,
-    gossiperThreads: process.env.GOSSIPER_THREADS || '1 (default)',
+    gossiperThreads: process.env.GOSSIPER_THREADS || `${Math.min(2, os.cpus().length)} (default)`,
     loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     ephemeralPorts: (() => { try { return fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().replace(/\s+/, '-'); } catch (e) { return null; } })(),
   };

@@ -73,8 +73,8 @@ fn start(seeds: Vec<String>) -> (GossipNode, Arc<Recorder>) {
     (node, rec)
 }
 
-/// Every node of the process shares one runtime thread: blocking it for most
-/// of each 285 ms makes every round run up to two rounds late, as in a
+/// Every node of the process shares the runtime's threads: blocking all of
+/// them for most of each 285 ms makes every round run up to two rounds late, as in a
 /// process with too many nodes for its CPU. The node's clock is held back by
 /// its own late rounds (`RoundClock`; the core test
 /// `rounds_running_late_convict_no_one_when_judged_by_the_round_clock` shows
@@ -94,13 +94,18 @@ fn a_process_whose_rounds_all_run_late_reports_no_one_failed() {
     assert_eq!(recorders.map(|r| failed(r)), [0, 0, 0]);
 
     let until = Instant::now() + Duration::from_secs(4);
-    let blocker = runtime().spawn(async move {
-        while Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(280));
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
-    while !blocker.is_finished() {
+    // one blocker per worker thread
+    let blockers: Vec<_> = (0..runtime().metrics().num_workers())
+        .map(|_| {
+            runtime().spawn(async move {
+                while Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(280));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    while !blockers.iter().all(|b| b.is_finished()) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1000));
