@@ -27,7 +27,11 @@ async function cluster(t, n, options) {
     gs.push(new Gossiper({ port, address: '127.0.0.1', seeds: [`127.0.0.1:${seedPort}`], ...HOUR_ROUNDS, ...options }));
   }
   t.after(() => stopAll(gs));
-  await Promise.all(gs.map((g) => g.start()));
+  // the seed first: started together, a newcomer's push may reach the seed
+  // before it listens (the runtime starts them in parallel), and with
+  // hour-long rounds no round would try again
+  await gs[0].start();
+  await Promise.all(gs.slice(1).map((g) => g.start()));
   return gs;
 }
 
