@@ -126,6 +126,14 @@ function sh(cmd, args) {
   try { return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch (e) { return null; }
 }
 
+// The runtime threads the workers get: the addon's own rule (it inherits
+// this environment), read without starting the runtime.
+function runtimeThreads() {
+  let n;
+  try { n = require('../native').runtimeThreads(); } catch (e) { return process.env.GOSSIPER_THREADS || 'unknown (no addon)'; }
+  return process.env.GOSSIPER_THREADS ? String(n) : `${n} (default)`;
+}
+
 function machine() {
   const cpus = os.cpus();
   let addon = null;
@@ -146,7 +154,7 @@ function machine() {
     git: sh('git', ['rev-parse', '--short', 'HEAD']),
     gitDirty: status === null ? null : status.length > 0,
     addon,
-    gossiperThreads: process.env.GOSSIPER_THREADS || `${Math.min(2, os.cpus().length)} (default)`,
+    gossiperThreads: runtimeThreads(),
     loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     ephemeralPorts: (() => { try { return fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().replace(/\s+/, '-'); } catch (e) { return null; } })(),
   };

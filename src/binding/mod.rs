@@ -80,6 +80,14 @@ pub fn max_ttl_ms() -> f64 {
     crate::core::node::MAX_TTL_MS as f64
 }
 
+/// The native runtime's worker threads, as `GOSSIPER_THREADS` and the
+/// machine make them (for benchmarks to report; starts nothing).
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub fn runtime_threads() -> u32 {
+    crate::runtime::worker_threads() as u32
+}
+
 /// A refused call's error, for the JavaScript side to throw as
 /// `name` (TypeError or RangeError) with a stable `code`.
 #[napi(object)]

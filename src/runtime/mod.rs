@@ -75,31 +75,30 @@ pub struct StartOptions {
     pub advertise: Option<String>,
 }
 
-/// The process-wide runtime. Two worker threads by default (one on a
-/// single-core machine): a quiet cluster hardly keeps one busy, but a large
-/// one forming in one process (every node learning of every other at once)
-/// is bound by this runtime's CPU, and a second thread halves the time it
-/// takes, at a cost too small to tell from noise while quiet.
-/// `GOSSIPER_THREADS` sets it (1 to 64).
+/// The worker threads the runtime has: `GOSSIPER_THREADS` (1 to 64), else
+/// two (one on a single-core machine). A quiet cluster hardly keeps one
+/// busy, but a large one forming in one process (every node learning of
+/// every other at once) is bound by this runtime's CPU, and a second thread
+/// shortens that, at a cost too small to tell from noise while quiet.
+pub fn worker_threads() -> usize {
+    std::env::var("GOSSIPER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
+}
+
+/// The process-wide runtime, of `worker_threads()` threads.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        let threads = std::env::var("GOSSIPER_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| (1..=64).contains(n))
-            .unwrap_or_else(default_threads);
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
+            .worker_threads(worker_threads())
             .thread_name("gossiper")
             .enable_all()
             .build()
             .expect("cannot start the gossiper runtime")
     })
-}
-
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
 /// The clock every node of the process is driven by: one epoch for all, so
