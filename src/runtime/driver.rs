@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{connection, instant_at, now_ms, Shared, Signal};
+use super::{connection, now_ms, Shared, Signal};
 use crate::core::node::Transmit;
 use crate::core::time::Millis;
 use crate::core::Node;
@@ -26,18 +26,17 @@ impl Shared {
         while let Some(t) = core.poll_transmit() {
             transmits.push(t);
         }
+        // set while the core is locked, so the last deadline set is the latest
         let deadline = core.poll_timeout().unwrap_or(u64::MAX);
+        if self.armed.load(Ordering::Relaxed) != deadline {
+            if let Some(alarm) = self.alarm.get() {
+                alarm.set((deadline != u64::MAX).then_some(deadline));
+                self.armed.store(deadline, Ordering::Relaxed);
+            }
+        }
         drop(core);
         for t in transmits {
             self.carry_out(t);
-        }
-        // earlier: the timer must wake sooner. Later too (an ack came, and
-        // its timeout is moot): re-armed now, while this thread is awake,
-        // rather than woken from its sleep for nothing. `AWAKE` while the
-        // timer task runs the core itself and reads the deadline after.
-        let armed = self.armed.load(Ordering::Acquire);
-        if armed != AWAKE && deadline != armed {
-            self.timer.notify_one();
         }
         r
     }
@@ -79,27 +78,21 @@ impl Shared {
     }
 }
 
-/// `Shared::armed` while the timer task is awake.
-const AWAKE: u64 = 0;
+/// `Shared::armed` after the alarm rang: whatever the core's deadline
+/// is then, the alarm must be set again.
+const RUNG: u64 = u64::MAX - 1;
 
-/// Wakes the core when it asked to be woken, until the task is aborted.
+/// Gives the core the time whenever its alarm rings, until the task is
+/// aborted.
 pub(super) async fn timer_loop(shared: Arc<Shared>) {
+    let Some(alarm) = shared.alarm.get() else {
+        return;
+    };
     loop {
-        let deadline = shared.core.lock().poll_timeout();
-        shared
-            .armed
-            .store(deadline.unwrap_or(u64::MAX), Ordering::Release);
-        match deadline {
-            None => shared.timer.notified().await,
-            Some(at) => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(instant_at(at)) => {
-                        shared.armed.store(AWAKE, Ordering::Release);
-                        shared.with_core(|core, now| core.handle_timeout(now));
-                    }
-                    _ = shared.timer.notified() => {}
-                }
-            }
-        }
+        alarm.rung().await;
+        shared.with_core(|core, now| {
+            shared.armed.store(RUNG, Ordering::Relaxed);
+            core.handle_timeout(now)
+        });
     }
 }

@@ -1,12 +1,14 @@
 //! The tokio driver of the core: it moves bytes and fires timers, and makes
 //! no protocol decision. Per node: one listener task, one timer task that
-//! sleeps until the core's `poll_timeout()`, and one task per connection,
+//! the node's alarm (`alarm.rs`) wakes at the core's `poll_timeout()`, one
+//! datagram task, and one task per connection,
 //! all on a single runtime shared by every node of the process. The core is
 //! behind a mutex held only while it computes; after every input the driver
 //! drains what the core produced (`driver.rs`): events to the `Sink`, in
 //! order, and connections to open.
 
 mod admission;
+mod alarm;
 mod connection;
 mod datagrams;
 mod debug_log;
@@ -103,15 +105,38 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// The clock every node of the process is driven by: one epoch for all, so
 /// that the rounds the cores put on their grid of phases fall together.
+struct Epoch {
+    at: Instant,
+    /// The same moment on the clock `Instant` reads (CLOCK_MONOTONIC), for
+    /// alarms set in absolute time: nodes due in the same millisecond ring
+    /// together.
+    #[cfg(target_os = "linux")]
+    monotonic: rustix::time::Timespec,
+}
+
+fn the_epoch() -> &'static Epoch {
+    static EPOCH: OnceLock<Epoch> = OnceLock::new();
+    EPOCH.get_or_init(|| Epoch {
+        at: Instant::now(),
+        #[cfg(target_os = "linux")]
+        monotonic: rustix::time::clock_gettime(rustix::time::ClockId::Monotonic),
+    })
+}
+
 fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    the_epoch().at
+}
+
+#[cfg(target_os = "linux")]
+fn epoch_monotonic() -> rustix::time::Timespec {
+    the_epoch().monotonic
 }
 
 fn now_ms() -> Millis {
     epoch().elapsed().as_millis() as Millis
 }
 
+#[cfg(not(target_os = "linux"))]
 fn instant_at(ms: Millis) -> tokio::time::Instant {
     (epoch() + Duration::from_millis(ms)).into()
 }
@@ -123,10 +148,11 @@ pub(crate) struct Shared {
     connect_timeout: Duration,
     max_connections: usize,
     sealing: parking_lot::RwLock<Option<Sealing>>,
-    /// Wakes the timer task when the core's next deadline moved.
-    timer: tokio::sync::Notify,
-    /// The deadline the timer task sleeps until (`u64::MAX`: none; 0 while
-    /// it runs the core itself, and reads the deadline after).
+    /// Wakes the timer task at the core's deadline (from the first start on).
+    alarm: OnceLock<alarm::Alarm>,
+    /// The deadline the alarm is set to (`u64::MAX`: none; `RUNG` once it
+    /// rang, until the core is given the time); read and written under the
+    /// core's lock.
     armed: AtomicU64,
     /// The connections' tasks while the node runs.
     connections: Mutex<Option<tokio::task::JoinSet<()>>>,
@@ -192,7 +218,7 @@ impl GossipNode {
                 connect_timeout,
                 max_connections,
                 sealing: parking_lot::RwLock::new(sealing),
-                timer: tokio::sync::Notify::new(),
+                alarm: OnceLock::new(),
                 armed: AtomicU64::new(u64::MAX),
                 connections: Mutex::new(None),
                 log: debug_log::Log::default(),
@@ -280,6 +306,19 @@ impl GossipNode {
 pub const OBSERVER_NAME: &str = "observer:0";
 
 async fn start_node(shared: &Arc<Shared>, opts: StartOptions) -> Result<Running, (String, String)> {
+    if shared.alarm.get().is_none() {
+        let alarm = alarm::Alarm::new().map_err(|e| {
+            let code = match e.raw_os_error() {
+                Some(libc::EMFILE | libc::ENFILE) => "EMFILE",
+                _ => "ERR_GOSSIPER_TIMER",
+            };
+            (
+                format!("cannot make a timer: {}", io_reason(&e)),
+                code.to_string(),
+            )
+        })?;
+        let _ = shared.alarm.set(alarm);
+    }
     let observer = shared.core.lock().config().observer;
     let listener = if observer {
         None
