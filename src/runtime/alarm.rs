@@ -15,6 +15,10 @@
 
 use crate::core::time::Millis;
 
+/// What an alarm that rang is set to: no deadline, so that the next `set`
+/// after it rang sets it again even to the same time.
+const RUNG: u64 = u64::MAX - 1;
+
 #[cfg(target_os = "linux")]
 pub(super) use timerfd::Alarm;
 
@@ -25,6 +29,8 @@ pub(super) use wheel::Alarm;
 mod timerfd {
     use std::io;
     use std::os::fd::OwnedFd;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
 
     use rustix::time::{
         timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
@@ -33,10 +39,13 @@ mod timerfd {
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
 
-    use super::Millis;
+    use super::{Millis, RUNG};
 
     pub struct Alarm {
         fd: AsyncFd<OwnedFd>,
+        /// What it is set to (`u64::MAX`: nothing), so that setting it again
+        /// to the same costs no system call; `RUNG` once it rang.
+        at: AtomicU64,
     }
 
     impl Alarm {
@@ -50,27 +59,30 @@ mod timerfd {
             // from here on; nothing else closes or replaces it.
             let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
                 .map_err(io::Error::from)?;
-            Ok(Alarm { fd })
+            Ok(Alarm {
+                fd,
+                at: AtomicU64::new(u64::MAX),
+            })
         }
 
         /// Rings at `at` (the runtime's clock), or never for `None`.
         pub fn set(&self, at: Option<Millis>) {
+            let raw = at.unwrap_or(u64::MAX);
+            if self.at.swap(raw, Ordering::Relaxed) == raw {
+                return;
+            }
             let zero = Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            let value = match at {
-                // an all-zero value disarms; time 0 is long past anyway
-                Some(at) => {
-                    let base = super::super::epoch_monotonic();
-                    let nanos = base.tv_nsec as u64 + (at % 1000) * 1_000_000;
-                    Timespec {
-                        tv_sec: base.tv_sec + (at / 1000) as i64 + (nanos / 1_000_000_000) as i64,
-                        tv_nsec: (nanos % 1_000_000_000) as _,
-                    }
+            // an all-zero value disarms
+            let value = at.map_or(zero, |at| {
+                let t = super::super::epoch_monotonic() + Duration::from_millis(at);
+                Timespec {
+                    tv_sec: t.as_secs() as _,
+                    tv_nsec: t.subsec_nanos() as _,
                 }
-                None => zero,
-            };
+            });
             let spec = Itimerspec {
                 it_interval: zero,
                 it_value: value,
@@ -91,6 +103,8 @@ mod timerfd {
                 // consumed, or moved by `set` since it became readable
                 guard.clear_ready();
                 if read.is_ok() {
+                    // whatever the core's deadline is now, set it again
+                    self.at.store(RUNG, Ordering::Relaxed);
                     return;
                 }
             }
@@ -103,9 +117,10 @@ mod wheel {
     use std::io;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use super::Millis;
+    use super::{Millis, RUNG};
 
     pub struct Alarm {
+        /// `u64::MAX`: nothing; `RUNG` once it rang.
         at: AtomicU64,
         moved: tokio::sync::Notify,
     }
@@ -119,19 +134,24 @@ mod wheel {
         }
 
         pub fn set(&self, at: Option<Millis>) {
-            self.at.store(at.unwrap_or(u64::MAX), Ordering::Release);
-            self.moved.notify_one();
+            let raw = at.unwrap_or(u64::MAX);
+            if self.at.swap(raw, Ordering::AcqRel) != raw {
+                self.moved.notify_one();
+            }
         }
 
         pub async fn rung(&self) {
             loop {
                 let at = self.at.load(Ordering::Acquire);
-                if at == u64::MAX {
+                if at == u64::MAX || at == RUNG {
                     self.moved.notified().await;
                     continue;
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep_until(super::super::instant_at(at)) => return,
+                    _ = tokio::time::sleep_until(super::super::instant_at(at)) => {
+                        self.at.store(RUNG, Ordering::Release);
+                        return;
+                    }
                     _ = self.moved.notified() => {}
                 }
             }

@@ -3,7 +3,6 @@
 //! happened), its connections are opened, and its timer is re-armed when
 //! the core's next deadline moved (earlier, or later: see `with_core`).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{connection, now_ms, Shared, Signal};
@@ -27,12 +26,8 @@ impl Shared {
             transmits.push(t);
         }
         // set while the core is locked, so the last deadline set is the latest
-        let deadline = core.poll_timeout().unwrap_or(u64::MAX);
-        if self.armed.load(Ordering::Relaxed) != deadline {
-            if let Some(alarm) = self.alarm.get() {
-                alarm.set((deadline != u64::MAX).then_some(deadline));
-                self.armed.store(deadline, Ordering::Relaxed);
-            }
+        if let Some(alarm) = self.alarm.get() {
+            alarm.set(core.poll_timeout());
         }
         drop(core);
         for t in transmits {
@@ -78,10 +73,6 @@ impl Shared {
     }
 }
 
-/// `Shared::armed` after the alarm rang: whatever the core's deadline
-/// is then, the alarm must be set again.
-const RUNG: u64 = u64::MAX - 1;
-
 /// Gives the core the time whenever its alarm rings, until the task is
 /// aborted.
 pub(super) async fn timer_loop(shared: Arc<Shared>) {
@@ -90,9 +81,6 @@ pub(super) async fn timer_loop(shared: Arc<Shared>) {
     };
     loop {
         alarm.rung().await;
-        shared.with_core(|core, now| {
-            shared.armed.store(RUNG, Ordering::Relaxed);
-            core.handle_timeout(now)
-        });
+        shared.with_core(|core, now| core.handle_timeout(now));
     }
 }

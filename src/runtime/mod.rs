@@ -17,7 +17,6 @@ mod resolve;
 mod transport;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -111,7 +110,7 @@ struct Epoch {
     /// alarms set in absolute time: nodes due in the same millisecond ring
     /// together.
     #[cfg(target_os = "linux")]
-    monotonic: rustix::time::Timespec,
+    monotonic: Duration,
 }
 
 fn the_epoch() -> &'static Epoch {
@@ -119,7 +118,10 @@ fn the_epoch() -> &'static Epoch {
     EPOCH.get_or_init(|| Epoch {
         at: Instant::now(),
         #[cfg(target_os = "linux")]
-        monotonic: rustix::time::clock_gettime(rustix::time::ClockId::Monotonic),
+        monotonic: {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+        },
     })
 }
 
@@ -128,7 +130,7 @@ fn epoch() -> Instant {
 }
 
 #[cfg(target_os = "linux")]
-fn epoch_monotonic() -> rustix::time::Timespec {
+fn epoch_monotonic() -> Duration {
     the_epoch().monotonic
 }
 
@@ -150,10 +152,6 @@ pub(crate) struct Shared {
     sealing: parking_lot::RwLock<Option<Sealing>>,
     /// Wakes the timer task at the core's deadline (from the first start on).
     alarm: OnceLock<alarm::Alarm>,
-    /// The deadline the alarm is set to (`u64::MAX`: none; `RUNG` once it
-    /// rang, until the core is given the time); read and written under the
-    /// core's lock.
-    armed: AtomicU64,
     /// The connections' tasks while the node runs.
     connections: Mutex<Option<tokio::task::JoinSet<()>>>,
     log: debug_log::Log,
@@ -219,7 +217,6 @@ impl GossipNode {
                 max_connections,
                 sealing: parking_lot::RwLock::new(sealing),
                 alarm: OnceLock::new(),
-                armed: AtomicU64::new(u64::MAX),
                 connections: Mutex::new(None),
                 log: debug_log::Log::default(),
                 udp: Mutex::new(None),

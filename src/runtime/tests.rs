@@ -75,8 +75,8 @@ fn start(seeds: Vec<String>) -> (GossipNode, Arc<Recorder>) {
 
 /// Every node of the process shares the runtime's threads: blocking all of
 /// them for most of each 285 ms makes every round run up to two rounds
-/// late, as in a process with too many nodes for its CPU. The node's clock is held back by
-/// its own late rounds (`RoundClock`; the core test
+/// late, as in a process with too many nodes for its CPU. The node's clock
+/// is held back by its own late rounds (`RoundClock`; the core test
 /// `rounds_running_late_convict_no_one_when_judged_by_the_round_clock` shows
 /// what it prevents), and gossip goes on without a false failure.
 #[test]
