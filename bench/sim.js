@@ -29,7 +29,8 @@
 //     --render FILE        run nothing: put the results a run saved (its --json
 //                          file) in bench/README.md and the plots
 //
-// Each object has n, join_ms (every node holds every other alive), spread_ms
+// Each object has n, join_ms (every node holds every other alive),
+// join_bytes_per_node (bytes each node sent, on average, until then), spread_ms
 // (the key reached every node), fail_ms (the stopped node is failed at every
 // other), false_failures (Failed events about nodes up and reachable, whole
 // run), drained_ms (from the write until no node has news left to send; the

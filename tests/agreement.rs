@@ -124,6 +124,7 @@ fn real_run() -> Outcome {
     Outcome {
         n: N,
         join_ms,
+        join_bytes_per_node: 0.0,
         spread_ms,
         fail_ms,
         false_failures: 0,

@@ -158,3 +158,90 @@ fn a_late_ack_stretches_the_probes_for_seconds_only() {
     run(&mut a, late, late + 10_000);
     assert_eq!(a.probe_period(), usual, "back to the usual pace");
 }
+
+/// A gossip datagram from `from` carrying one small delta of peer `of`.
+fn gossip_delta(from: &str, of: &str, key: &str, version: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(
+        &mut out,
+        &Datagram {
+            kind: DatagramKind::Gossip,
+            from,
+            cluster: None,
+            seq: 0,
+            summary: 1,
+            members: 2,
+            about: None,
+            items: vec![Item::Delta {
+                peer: of,
+                version,
+                // a first incarnation: its versions start here
+                generation: version,
+                flags: 1,
+                key,
+                value: Some(&[0x01]),
+                ttl_ms: None,
+            }],
+        },
+    );
+    out
+}
+
+/// Runs the node's timers from `from` to `to`, `B` acking its probes, and
+/// counts the items about `of` its datagrams carried.
+fn items_sent_about(n: &mut Node, of: &str, from: Millis, to: Millis) -> usize {
+    let mut count = 0;
+    let mut now = from;
+    while now < to {
+        now = n.poll_timeout().map_or(to, |t| t.clamp(now, to));
+        n.handle_timeout(now);
+        while let Some(t) = n.poll_transmit() {
+            let Transmit::Datagram { to, bytes } = t else {
+                continue;
+            };
+            let d = datagram::decode(&bytes).expect("decodes");
+            count += d
+                .items
+                .iter()
+                .filter(|i| matches!(i, Item::Delta { peer, .. } if *peer == of))
+                .count();
+            if &*to == B && d.kind == DatagramKind::Ping {
+                let hashes = (n.summary(), n.members_hash());
+                let ack = crafted(DatagramKind::Ack, d.seq, B, B, hashes);
+                n.handle_datagram(B, &ack, now).unwrap();
+            }
+        }
+        now += 1;
+    }
+    count
+}
+
+/// Rumour mongering with feedback: news that others keep sending back is
+/// spread less, down to not at all once it came back as often as it would
+/// be sent, also when it is the only news of its peer in the queue (the
+/// usual case while a cluster forms: one join per peer).
+#[test]
+fn news_that_keeps_coming_back_is_sent_less() {
+    const C: &str = "127.0.0.1:9003";
+    let start = 1_000;
+    let spread = |echoes: usize| {
+        let mut a = probing(A, start);
+        a.handle_datagram(B, &ping(B, A, (a.summary(), a.members_hash())), start)
+            .unwrap();
+        answer(&mut a, start);
+        a.handle_datagram(B, &gossip_delta(B, C, "k", 5), start)
+            .unwrap();
+        for _ in 0..echoes {
+            a.handle_datagram(B, &gossip_delta(B, C, "k", 5), start)
+                .unwrap();
+        }
+        let limit = a.retransmits();
+        (items_sent_about(&mut a, C, start, start + 20_000), limit)
+    };
+    let (alone, limit) = spread(0);
+    assert_eq!(alone, limit, "news nobody sends back goes out in full");
+    let (echoed, _) = spread(1);
+    assert_eq!(echoed, limit - 1, "each echo counts as one send");
+    let (drowned, _) = spread(limit);
+    assert_eq!(drowned, 0, "news heard back often enough is not sent");
+}

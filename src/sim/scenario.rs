@@ -15,6 +15,9 @@ pub struct Outcome {
     pub n: usize,
     /// From the first start until every node holds every other alive.
     pub join_ms: Option<Millis>,
+    /// Bytes sent per node from the first start until the join ended:
+    /// what forming the cluster costs.
+    pub join_bytes_per_node: f64,
     /// From the write until every other node holds the key.
     pub spread_ms: Option<Millis>,
     /// From the stop until every other node holds the stopped one failed.
@@ -63,6 +66,7 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
     let mut sim = Sim::new(cfg);
     let poll = plan.poll_ms;
     let join_ms = sim.run_until_cond(plan.cap_ms, poll, |s| !s.starting() && s.all_alive());
+    let join_bytes_per_node = (0..n).map(|i| sim.bytes_sent(i)).sum::<u64>() as f64 / n as f64;
     // a non-seed writer and a non-seed node to stop (the last ones)
     let writer = n - 1;
     let stopped = n.saturating_sub(2);
@@ -109,6 +113,7 @@ pub fn run(cfg: SimConfig, plan: &Plan) -> Outcome {
     Outcome {
         n,
         join_ms,
+        join_bytes_per_node,
         spread_ms,
         fail_ms,
         false_failures,
@@ -123,9 +128,10 @@ impl Outcome {
     pub fn json(&self) -> String {
         let opt = |v: Option<Millis>| v.map_or("null".to_string(), |v| v.to_string());
         format!(
-            "{{\"n\": {}, \"join_ms\": {}, \"spread_ms\": {}, \"fail_ms\": {}, \"false_failures\": {}, \"drained_ms\": {}, \"bytes_per_node_s\": {:.1}, \"sim_ms\": {}}}",
+            "{{\"n\": {}, \"join_ms\": {}, \"join_bytes_per_node\": {:.0}, \"spread_ms\": {}, \"fail_ms\": {}, \"false_failures\": {}, \"drained_ms\": {}, \"bytes_per_node_s\": {:.1}, \"sim_ms\": {}}}",
             self.n,
             opt(self.join_ms),
+            self.join_bytes_per_node,
             opt(self.spread_ms),
             opt(self.fail_ms),
             self.false_failures,

@@ -93,16 +93,28 @@ impl Broadcasts {
         self.len += 1;
     }
 
+    /// `n` pieces of news of `peer` left the queue for good.
     fn uncounted(&mut self, peer: PeerId, n: u32) {
+        self.taken(peer, n);
+        self.forget(peer);
+    }
+
+    /// `n` pieces of news of `peer` left the queue, perhaps to come back
+    /// (a datagram took them): what was heard of the peer is kept.
+    fn taken(&mut self, peer: PeerId, n: u32) {
         if let Some(c) = self.of_peer.get_mut(peer as usize) {
             *c -= n as u16;
-            if *c == 0 {
-                if let Some(h) = self.heard.get_mut(peer as usize) {
-                    *h = 0;
-                }
-            }
         }
         self.len -= n as usize;
+    }
+
+    /// With no news of `peer` left, what was heard of it is void.
+    fn forget(&mut self, peer: PeerId) {
+        if self.of_peer.get(peer as usize).is_some_and(|&c| c == 0) {
+            if let Some(h) = self.heard.get_mut(peer as usize) {
+                *h = 0;
+            }
+        }
     }
 
     /// Others sent us the newest state of `peer`, which we are spreading:
@@ -218,7 +230,7 @@ impl Broadcasts {
     /// Takes the front of bucket `b` off the queue.
     fn pop_front(&mut self, b: usize) -> Option<Queued> {
         let q = self.by_sends.get_mut(b)?.pop_front()?;
-        self.uncounted(q.peer, 1);
+        self.taken(q.peer, 1);
         Some(q)
     }
 
@@ -255,7 +267,7 @@ pub(super) fn proto_flags(p: &Peer) -> u64 {
 impl Node {
     /// Times each piece of news is sent: 4 · ⌈log10(N + 1)⌉ for N peers
     /// (memberlist's multiplier).
-    fn retransmits(&self) -> usize {
+    pub(crate) fn retransmits(&self) -> usize {
         let n = self.index.len() as f64 + 1.0;
         4 * (n.log10().ceil() as usize).max(1)
     }
@@ -319,6 +331,8 @@ impl Node {
         // what was sent, for the next bucket once the datagram is full (so
         // that one datagram never carries a piece twice)
         let mut sent: Vec<(usize, Queued)> = Vec::new();
+        // peers whose news left the queue
+        let mut gone: Vec<PeerId> = Vec::new();
         for b in 0..self.bcast.by_sends.len().min(limit) {
             // news too large to go alone, kept at the front in its order
             let mut skipped: Vec<Queued> = Vec::new();
@@ -327,9 +341,11 @@ impl Node {
                 // stale news (replaced, or its peer gone), and news that came
                 // back often enough, leave the queue
                 if self.bcast.sends(&q, b) >= limit {
+                    gone.push(q.peer);
                     continue;
                 }
                 let Some(item) = self.item_of(&q) else {
+                    gone.push(q.peer);
                     continue;
                 };
                 // written, then taken back if it does not fit
@@ -366,7 +382,14 @@ impl Node {
         for (b, q) in sent {
             if self.bcast.sends(&q, b + 1) < limit {
                 self.bcast.push_back(b + 1, q);
+            } else {
+                gone.push(q.peer);
             }
+        }
+        // once the survivors are back: what was heard of a peer lasts as
+        // long as news of it is queued
+        for peer in gone {
+            self.bcast.forget(peer);
         }
         self.bcast.trim();
         let mut framed = Vec::with_capacity(out.len() + 5);
