@@ -23,6 +23,8 @@
 //     --settle S           after the spread, before the quiet window, seconds (default 10)
 //     --steady S           the quiet window, seconds (default 20)
 //     --cap S              each wait gives up after S seconds (default 120)
+//     --start-spread MS    nodes start at random times within MS milliseconds
+//                          (default 1000)
 //     --readme, --no-readme  do or do not put the figures in bench/README.md and
 //                          redraw bench/plots (default: yes for a run of the
 //                          default sizes and settings)
@@ -66,7 +68,7 @@ function parseArgs(argv) {
       opts.heartbeatSizes = sizeList(next());
     } else if (a === '--json') {
       opts.json = next();
-    } else if (['--seed', '--loss', '--settle', '--steady', '--cap'].includes(a)) {
+    } else if (['--seed', '--loss', '--settle', '--steady', '--cap', '--start-spread'].includes(a)) {
       opts.extra.push(a, next());
     } else if (a === '--help' || a === '-h') {
       const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(2);

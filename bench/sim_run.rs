@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release --no-default-features --features sim --example sim_run -- \
 //!       --sizes 100,1000 [--seed 1] [--settle 10] [--steady 20] [--cap 120] [--loss 0.0] \
-//!       [--protocol probes|heartbeats]
+//!       [--protocol probes|heartbeats] [--start-spread MS]
 
 use gossiper::sim::scenario::{run, Plan};
 use gossiper::sim::SimConfig;
@@ -41,12 +41,17 @@ fn main() {
     if let Some(s) = arg(&args, "--cap") {
         plan.cap_ms = s.parse::<u64>().expect("--cap seconds") * 1000;
     }
+    let start_spread: Option<u64> =
+        arg(&args, "--start-spread").map(|s| s.parse().expect("--start-spread milliseconds"));
     let mut out = Vec::new();
     for n in sizes {
         let mut cfg = SimConfig::new(n, seed);
         cfg.loss = loss;
         cfg.config.probes = protocol == "probes";
         cfg.log_membership = n <= 2000;
+        if let Some(ms) = start_spread {
+            cfg.start_spread_ms = ms;
+        }
         let started = std::time::Instant::now();
         let outcome = run(cfg, &plan);
         let json = outcome.json();

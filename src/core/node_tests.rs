@@ -303,6 +303,35 @@ fn seeds_are_not_peers_until_they_answer() {
     assert!(has(&events(&mut a), "new_peer", B));
 }
 
+/// A node started before its seed listens (nodes started together, a
+/// seed restarting) is refused, and tries again soon rather than spend a
+/// whole round alone: after a twentieth of a round, then twice as long
+/// each time, until the rounds' own contacts take over.
+#[test]
+fn a_refused_seed_is_tried_again_soon_then_less_soon() {
+    let mut a = Node::new(Config::default(), 1000, 1);
+    a.start(A, &[B.to_string()], 0);
+    let mut contacts: Vec<Millis> = Vec::new();
+    let mut now = 0;
+    while now < 2_000 {
+        while let Some(t) = a.poll_transmit() {
+            if let Transmit::Connect { exchange, to, .. } = t {
+                assert_eq!(&*to, B);
+                contacts.push(now);
+                a.handle_exchange_failure(exchange, Failure::Connect, now);
+            }
+        }
+        now = a.poll_timeout().expect("timers").max(now + 1);
+        a.handle_timeout(now);
+    }
+    // at once; retries 50, 100 and 200 ms after each refusal; this
+    // node's rounds fall at 750 ms into each second (its seed picks the
+    // phase), and that round contacts the seed instead of the retry due
+    // then; after its refusal, a last retry 800 ms later (the next would
+    // wait longer than a round); then the rounds alone
+    assert_eq!(contacts, vec![0, 50, 150, 350, 750, 1_550, 1_750]);
+}
+
 #[test]
 fn a_seed_given_as_a_host_name_is_resolved_each_time_it_is_tried() {
     let mut a = Node::new(legacy(), 1000, 1);

@@ -42,6 +42,10 @@ pub(super) struct Timers {
     refilled: Millis,
     /// News was emitted since the last input ended: a push is wanted.
     news: bool,
+    /// Contact a seed again, alone after the last contact was refused.
+    seed_retry: Option<Millis>,
+    /// The wait before the next such retry (0: the first one's).
+    seed_backoff: Millis,
 }
 
 /// The first multiple of `step` after `t`.
@@ -63,6 +67,7 @@ impl Node {
             t.round,
             check,
             t.push,
+            t.seed_retry,
             self.swim_deadline(),
             self.next_expiry(),
         ]
@@ -89,6 +94,10 @@ impl Node {
             } else {
                 due + interval
             });
+            if !self.any_live_peer() {
+                // the round contacts a seed itself
+                self.timers.seed_retry = None;
+            }
             let judged = self.clock.at(now);
             for target in self.tick(judged) {
                 self.open_exchange(target, false);
@@ -104,8 +113,39 @@ impl Node {
             self.timers.push = None;
             self.push(now);
         }
+        if self.timers.seed_retry.is_some_and(|at| at <= now) {
+            self.timers.seed_retry = None;
+            if !self.any_live_peer() {
+                if let Some(addr) = self.try_seed() {
+                    self.open_exchange(addr, false);
+                }
+            }
+        }
         self.swim_timeout(now);
         self.schedule_after_input(now);
+    }
+
+    /// A seed refused our contact while we know no live peer (it may not
+    /// listen yet: nodes started together, or a seed restarting). Rather
+    /// than wait a whole round alone, try again soon, and then less and
+    /// less soon: from a twentieth of a round, doubling, until the rounds'
+    /// own contacts take over.
+    pub(super) fn retry_seed_soon(&mut self, now: Millis) {
+        if self.any_live_peer() || self.timers.seed_retry.is_some() {
+            return;
+        }
+        let interval = self.config.gossip_interval_ms.max(1);
+        let t = &mut self.timers;
+        let wait = if t.seed_backoff == 0 {
+            (interval / 20).max(1)
+        } else {
+            t.seed_backoff * 2
+        };
+        if wait >= interval {
+            return;
+        }
+        t.seed_backoff = wait;
+        t.seed_retry = Some(now + wait);
     }
 
     /// Time between liveness checks.
@@ -139,6 +179,8 @@ impl Node {
             budget: PUSH_BURST,
             refilled: now,
             news: self.timers.news,
+            seed_retry: None,
+            seed_backoff: 0,
         };
         self.legacy = self.has_legacy_peers();
         self.swim_start(now, first);

@@ -54,6 +54,13 @@ impl Node {
         self.seeds.iter().any(|s| s.literal && &*s.spec == addr)
     }
 
+    /// Whether `addr` is (one of the addresses of) a seed.
+    pub(super) fn is_seed_addr(&self, addr: &str) -> bool {
+        self.seeds
+            .iter()
+            .any(|s| s.addrs.iter().any(|a| &**a == addr))
+    }
+
     pub(super) fn seed_count(&self) -> usize {
         self.seeds.len()
     }
