@@ -42,8 +42,14 @@ fn ping(from: &str, to: &str, hashes: (u64, u64)) -> Vec<u8> {
 /// with the node's own hashes (nothing to repair); returns the exchanges
 /// it opened.
 fn answer(n: &mut Node, now: Millis) -> Vec<ExchangeId> {
+    answer_seeing(n, now, &mut |_| {})
+}
+
+/// `answer`, showing each transmit to `seen` first.
+fn answer_seeing(n: &mut Node, now: Millis, seen: &mut dyn FnMut(&Transmit)) -> Vec<ExchangeId> {
     let mut ids = Vec::new();
     while let Some(t) = n.poll_transmit() {
+        seen(&t);
         match t {
             Transmit::Connect { exchange, .. } => ids.push(exchange),
             Transmit::Datagram { to, bytes } if &*to == B => {
@@ -62,11 +68,16 @@ fn answer(n: &mut Node, now: Millis) -> Vec<ExchangeId> {
 
 /// Runs the node's timers from `from` to `to`, as its driver would.
 fn run(n: &mut Node, from: Millis, to: Millis) {
+    run_seeing(n, from, to, &mut |_| {});
+}
+
+/// `run`, showing each transmit to `seen`.
+fn run_seeing(n: &mut Node, from: Millis, to: Millis, seen: &mut dyn FnMut(&Transmit)) {
     let mut now = from;
     while now < to {
         now = n.poll_timeout().map_or(to, |t| t.clamp(now, to));
         n.handle_timeout(now);
-        answer(n, now);
+        answer_seeing(n, now, seen);
         now += 1;
     }
 }
@@ -187,32 +198,20 @@ fn gossip_delta(from: &str, of: &str, key: &str, version: u64) -> Vec<u8> {
     out
 }
 
-/// Runs the node's timers from `from` to `to`, `B` acking its probes, and
-/// counts the items about `of` its datagrams carried.
+/// Runs the node's timers from `from` to `to` (`run`), and counts the items
+/// about `of` its datagrams carried.
 fn items_sent_about(n: &mut Node, of: &str, from: Millis, to: Millis) -> usize {
     let mut count = 0;
-    let mut now = from;
-    while now < to {
-        now = n.poll_timeout().map_or(to, |t| t.clamp(now, to));
-        n.handle_timeout(now);
-        while let Some(t) = n.poll_transmit() {
-            let Transmit::Datagram { to, bytes } = t else {
-                continue;
-            };
-            let d = datagram::decode(&bytes).expect("decodes");
+    run_seeing(n, from, to, &mut |t| {
+        if let Transmit::Datagram { bytes, .. } = t {
+            let d = datagram::decode(bytes).expect("decodes");
             count += d
                 .items
                 .iter()
                 .filter(|i| matches!(i, Item::Delta { peer, .. } if *peer == of))
                 .count();
-            if &*to == B && d.kind == DatagramKind::Ping {
-                let hashes = (n.summary(), n.members_hash());
-                let ack = crafted(DatagramKind::Ack, d.seq, B, B, hashes);
-                n.handle_datagram(B, &ack, now).unwrap();
-            }
         }
-        now += 1;
-    }
+    });
     count
 }
 

@@ -1,8 +1,8 @@
 //! The tokio driver of the core: it moves bytes and fires timers, and makes
 //! no protocol decision. Per node: one listener task, one timer task that
 //! the node's alarm (`alarm.rs`) wakes at the core's `poll_timeout()`, one
-//! datagram task, and one task per connection,
-//! all on a single runtime shared by every node of the process. The core is
+//! datagram task, and one task per connection, all on a single runtime
+//! shared by every node of the process. The core is
 //! behind a mutex held only while it computes; after every input the driver
 //! drains what the core produced (`driver.rs`): events to the `Sink`, in
 //! order, and connections to open.

@@ -267,7 +267,7 @@ pub(super) fn proto_flags(p: &Peer) -> u64 {
 impl Node {
     /// Times each piece of news is sent: 4 · ⌈log10(N + 1)⌉ for N peers
     /// (memberlist's multiplier).
-    pub(crate) fn retransmits(&self) -> usize {
+    pub(super) fn retransmits(&self) -> usize {
         let n = self.index.len() as f64 + 1.0;
         4 * (n.log10().ceil() as usize).max(1)
     }

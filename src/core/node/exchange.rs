@@ -257,9 +257,6 @@ impl Node {
                 self.end_exchange(&ex, None, now);
                 if let Some(peer) = &ex.peer {
                     self.seed_unreachable(peer, now);
-                    if self.is_seed_addr(peer) {
-                        self.retry_seed_soon(now);
-                    }
                 }
             }
             Failure::Transport(why) => self.end_exchange(&ex, Some(why), now),

@@ -129,7 +129,8 @@ impl Node {
     /// listen yet: nodes started together, or a seed restarting). Rather
     /// than wait a whole round alone, try again soon, and then less and
     /// less soon: from a twentieth of a round, doubling, until the rounds'
-    /// own contacts take over.
+    /// own contacts take over. The wait grows from one start to the next
+    /// stop: a node alone again later waits for its rounds.
     pub(super) fn retry_seed_soon(&mut self, now: Millis) {
         if self.any_live_peer() || self.timers.seed_retry.is_some() {
             return;

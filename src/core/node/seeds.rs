@@ -21,6 +21,13 @@ pub(super) struct Seed {
 }
 
 /// Whether `spec` is an `ip:port` (IPv6 in brackets) rather than a host name.
+impl Seed {
+    /// Whether `addr` is one of the addresses it stands for.
+    fn has_addr(&self, addr: &str) -> bool {
+        self.addrs.iter().any(|a| &**a == addr)
+    }
+}
+
 fn is_address(spec: &str) -> bool {
     spec.parse::<std::net::SocketAddr>().is_ok()
 }
@@ -52,13 +59,6 @@ impl Node {
     /// Whether `addr` is the address of a seed given as one.
     pub(super) fn is_seed_address(&self, addr: &str) -> bool {
         self.seeds.iter().any(|s| s.literal && &*s.spec == addr)
-    }
-
-    /// Whether `addr` is (one of the addresses of) a seed.
-    pub(super) fn is_seed_addr(&self, addr: &str) -> bool {
-        self.seeds
-            .iter()
-            .any(|s| s.addrs.iter().any(|a| &**a == addr))
     }
 
     pub(super) fn seed_count(&self) -> usize {
@@ -151,19 +151,24 @@ impl Node {
     /// An exchange with `addr` completed: if it is a seed's, it answered.
     pub(super) fn seed_answered(&mut self, addr: &str) {
         for s in &mut self.seeds {
-            if s.addrs.iter().any(|a| &**a == addr) {
+            if s.has_addr(addr) {
                 s.answered = true;
             }
         }
     }
 
-    /// `addr` could not be reached: a warning if it is the address of a
-    /// seed that has not answered since we started.
+    /// `addr` could not be reached. If it is a seed's address, the seed is
+    /// tried again soon while we are alone (`retry_seed_soon`), and a seed
+    /// that has not answered since we started is a warning.
     pub(super) fn seed_unreachable(&mut self, addr: &str, now: Millis) {
+        if !self.seeds.iter().any(|s| s.has_addr(addr)) {
+            return;
+        }
+        self.retry_seed_soon(now);
         let unanswered = self
             .seeds
             .iter()
-            .find(|s| !s.answered && s.addrs.iter().any(|a| &**a == addr))
+            .find(|s| !s.answered && s.has_addr(addr))
             .map(|s| s.spec.clone());
         if let Some(spec) = unanswered {
             let text = if &*spec == addr {
